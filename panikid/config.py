@@ -1,0 +1,301 @@
+"""Configuration: TOML file -> validated, typed, frozen sections.
+
+Sources, later ones winning: built-in defaults (equal to config/panikid.toml),
+the file (``--config``, else ``$PANIKID_CONFIG``, else /etc/panikid/panikid.toml
+when it exists), then environment variables ``PANIKID_<SECTION>_<KEY>`` (for
+example ``PANIKID_AUDIO_INPUT_DEVICE=2``), which is what a service file needs.
+
+Every problem is reported with the key that caused it and what is allowed;
+unknown keys are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SYSTEM_CONFIG = Path("/etc/panikid/panikid.toml")
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Panikid, a friendly voice assistant running on a small computer at home. "
+    "Your replies are spoken aloud: answer in one or two short sentences, in plain words, "
+    "with no lists, no markdown and no emojis."
+)
+
+
+class ConfigError(Exception):
+    """The configuration is invalid. The message names the key and what is allowed."""
+
+
+def _opt(default: Any, doc: str, **rules: Any) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"doc": doc, **rules})
+    return field(default=default, metadata={"doc": doc, **rules})
+
+
+@dataclass(frozen=True)
+class GeneralConfig:
+    device_id: str = _opt("panikid", "Name of this device (MQTT topics, logs).", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    log_level: str = _opt("info", "Log level.", choices=["debug", "info", "warning", "error"])
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    backend: str = _opt("sounddevice", "Audio library for local devices.", choices=["sounddevice", "pyaudio"])
+    input_device: str = _opt("", "Capture device: name (or part of it) or index; empty = system default.")
+    output_device: str = _opt("", "Playback device: name (or part of it) or index; empty = system default.")
+    input_sample_rate: int = _opt(0, "Capture rate; 0 = 16000 if the device takes it, else its default.", min=0, max=192000)
+    output_sample_rate: int = _opt(0, "Playback rate; 0 = the voice's rate if the device takes it, else its default.", min=0, max=192000)
+    frame_ms: int = _opt(30, "Capture block length in milliseconds.", choices=[20, 30, 40, 60, 80])
+    volume: float = _opt(1.0, "Playback volume (0 to 1).", min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class WakeConfig:
+    engine: str = _opt("micro", "Wake word engine: microWakeWord or openWakeWord.", choices=["micro", "open"])
+    models: list[str] = _opt(["okay_nabu"], "Wake words: built-in names, names in custom_models_dir, or model file paths.", min_items=1)
+    threshold: float = _opt(0.0, "Detection threshold (0 to 1); 0 = the model's recommended cutoff.", min=0.0, max=1.0)
+    cooldown_seconds: float = _opt(2.0, "Ignore the wake word for this long after a detection.", min=0.0, max=60.0)
+    custom_models_dir: str = _opt("", "Directory with custom wake word models (name.json + name.tflite, or name.tflite).")
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    engine: str = _opt("webrtc", "Voice activity detector.", choices=["webrtc", "silero"])
+    aggressiveness: int = _opt(2, "webrtc: how aggressively non-speech is filtered out (0 to 3).", min=0, max=3)
+    threshold: float = _opt(0.5, "silero: speech probability threshold.", min=0.01, max=0.99)
+    speech_seconds: float = _opt(0.1, "Speech needed before the user counts as speaking.", min=0.01, max=2.0)
+    silence_seconds: float = _opt(0.6, "Silence that ends the user's turn.", min=0.1, max=5.0)
+    max_seconds: float = _opt(15.0, "Longest user turn.", min=1.0, max=120.0)
+    no_speech_seconds: float = _opt(5.0, "Give up when nothing is said this long after the wake word.", min=0.5, max=60.0)
+    pre_roll_seconds: float = _opt(0.0, "Audio kept from before the end of the wake word.", min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
+class SttConfig:
+    model: str = _opt("tiny.en", "Whisper model: 'tiny.en' (bundled), a CTranslate2 model directory, or 'hf:owner/name'.")
+    language: str = _opt("en", "Spoken language (ISO code).", pattern=r"^[a-z]{2,3}$")
+    beam_size: int = _opt(1, "Beam size (1 is fastest).", min=1, max=10)
+    compute_type: str = _opt("int8", "CTranslate2 compute type.", choices=["int8", "int8_float32", "float32", "default"])
+    threads: int = _opt(0, "CPU threads; 0 = all cores.", min=0, max=64)
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    model: str = _opt("smollm2-135m", "Local model: 'smollm2-135m' (bundled), a .gguf path, or 'hf:owner/name/file.gguf'.")
+    system_prompt: str = _opt(DEFAULT_SYSTEM_PROMPT, "System prompt (keep it suited to speech).")
+    max_tokens: int = _opt(96, "Longest reply, in tokens.", min=8, max=4096)
+    temperature: float = _opt(0.2, "Sampling temperature.", min=0.0, max=2.0)
+    context_size: int = _opt(2048, "Context window, in tokens.", min=256, max=131072)
+    threads: int = _opt(0, "CPU threads; 0 = all cores.", min=0, max=64)
+
+
+@dataclass(frozen=True)
+class TtsConfig:
+    voice: str = _opt("en_US-joe-medium", "Piper voice: 'en_US-joe-medium' (bundled), an .onnx path, or 'hf:owner/name/file.onnx'.")
+    length_scale: float = _opt(1.0, "Speaking rate: below 1 is faster.", min=0.3, max=3.0)
+    speaker_id: int = _opt(0, "Speaker of a multi-speaker voice.", min=0, max=10000)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    cache_dir: str = _opt("", "Where models named 'hf:...' are stored; empty = ~/.cache/panikid/models.")
+    allow_download: bool = _opt(True, "Allow downloading 'hf:...' models that are not in the cache yet.")
+
+
+@dataclass(frozen=True)
+class Config:
+    general: GeneralConfig = field(default_factory=GeneralConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    wake: WakeConfig = field(default_factory=WakeConfig)
+    vad: VadConfig = field(default_factory=VadConfig)
+    stt: SttConfig = field(default_factory=SttConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    source: str = field(default="built-in defaults", compare=False)
+
+
+SECTIONS: dict[str, type] = {
+    name: tp for name, tp in typing.get_type_hints(Config).items() if name != "source"
+}
+
+
+# ----------------------------------------------------------------------------- validation
+
+def _describe(f: dataclasses.Field[Any], tp: Any) -> str:
+    md = f.metadata
+    if "choices" in md:
+        return "one of " + ", ".join(repr(c) for c in md["choices"])
+    kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, "a list of strings")
+    if "min" in md and "max" in md:
+        return f"{kind} from {md['min']} to {md['max']}"
+    if "min_items" in md:
+        return f"{kind} with at least {md['min_items']} item(s)"
+    return kind
+
+
+def _coerce(key: str, f: dataclasses.Field[Any], tp: Any, value: Any) -> Any:
+    import re
+
+    allowed = _describe(f, tp)
+    bad = ConfigError(f"{key}: got {value!r}, allowed: {allowed}")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise bad
+    else:  # list[str]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise bad
+        if len(value) < f.metadata.get("min_items", 0):
+            raise bad
+    md = f.metadata
+    if "choices" in md and value not in md["choices"]:
+        raise bad
+    if "min" in md and value < md["min"]:
+        raise bad
+    if "max" in md and value > md["max"]:
+        raise bad
+    if "pattern" in md and not re.match(md["pattern"], value):
+        raise ConfigError(f"{key}: got {value!r}, must match {md['pattern']}")
+    return value
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {name: (list if typing.get_origin(t) in (list, types.GenericAlias) else t) for name, t in hints.items()}
+
+
+def build(data: dict[str, Any], source: str = "built-in defaults") -> Config:
+    """Validate a parsed TOML document into a Config."""
+    if not isinstance(data, dict):
+        raise ConfigError("the configuration must be a table of sections")
+    unknown = set(data) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(
+            f"unknown section [{sorted(unknown)[0]}], allowed sections: {', '.join(SECTIONS)}"
+        )
+    sections: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{name}: must be a table ([{name}])")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        hints = _field_types(cls)
+        for key in raw:
+            if key not in fields:
+                raise ConfigError(f"{name}.{key}: unknown key, allowed keys: {', '.join(fields)}")
+        values = {k: _coerce(f"{name}.{k}", fields[k], hints[k], v) for k, v in raw.items()}
+        sections[name] = cls(**values)
+    return Config(**sections, source=source)
+
+
+def _env_value(key: str, tp: Any, text: str) -> Any:
+    if tp is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        return text
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if tp is list:
+        return [p.strip() for p in text.split(",") if p.strip()]
+    return text
+
+
+def apply_env(data: dict[str, Any], environ: typing.Mapping[str, str]) -> list[str]:
+    """Merge PANIKID_<SECTION>_<KEY> variables into ``data``; returns the keys set."""
+    applied = []
+    for name, cls in SECTIONS.items():
+        hints = _field_types(cls)
+        for f in dataclasses.fields(cls):
+            var = f"PANIKID_{name}_{f.name}".upper()
+            if var in environ:
+                data.setdefault(name, {})
+                if not isinstance(data[name], dict):
+                    continue
+                data[name][f.name] = _env_value(var, hints[f.name], environ[var])
+                applied.append(f"{name}.{f.name}")
+    return applied
+
+
+def config_path(explicit: str | None, environ: typing.Mapping[str, str] | None = None) -> Path | None:
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if environ.get("PANIKID_CONFIG"):
+        return Path(environ["PANIKID_CONFIG"])
+    if SYSTEM_CONFIG.exists():
+        return SYSTEM_CONFIG
+    return None
+
+
+def load(explicit: str | None = None, environ: typing.Mapping[str, str] | None = None) -> Config:
+    environ = os.environ if environ is None else environ
+    path = config_path(explicit, environ)
+    data: dict[str, Any] = {}
+    source = "built-in defaults"
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read configuration file {path}: {exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        source = str(path)
+    apply_env(data, environ)
+    try:
+        return build(data, source)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def replace(cfg: Config, **sections: dict[str, Any]) -> Config:
+    """A copy of ``cfg`` with some keys changed (validated), e.g. replace(cfg, vad={"engine": "silero"})."""
+    data = to_dict(cfg)
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return build(data, cfg.source)
+
+
+def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
+    return {name: dataclasses.asdict(getattr(cfg, name)) for name in SECTIONS}
+
+
+def documented_defaults() -> list[tuple[str, str, Any, str]]:
+    """(section, key, default, doc) for every key: the source of config/panikid.toml."""
+    rows = []
+    for name, cls in SECTIONS.items():
+        inst = cls()
+        for f in dataclasses.fields(cls):
+            rows.append((name, f.name, getattr(inst, f.name), f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,120 @@
+"""One event bus that feeds every surface (JSON lines, journal, MQTT, WebSocket).
+
+Publishing never blocks: synchronous listeners must be cheap (the state machine,
+turn metrics), and every asynchronous subscriber has a bounded queue. When a
+subscriber falls behind, its newest events are dropped and counted, so a slow
+consumer can never stall the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Event types (the contract of ``--events``).
+READY = "ready"
+STATE = "state"
+WAKE = "wake"
+SPEECH_STARTED = "speech_started"
+SPEECH_STOPPED = "speech_stopped"
+TRANSCRIPT = "transcript"
+REPLY = "reply"
+AUDIO_STARTED = "audio_started"
+AUDIO_STOPPED = "audio_stopped"
+TURN = "turn"
+ERROR = "error"
+INTERRUPTED = "interrupted"
+NO_SPEECH = "no_speech"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    t: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "t": round(self.t, 3), **self.data}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
+
+
+class Subscription:
+    """A bounded queue of events for one asynchronous consumer."""
+
+    def __init__(self, bus: EventBus, maxsize: int) -> None:
+        self._bus = bus
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def offer(self, event: Event) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def get(self) -> Event | None:
+        """Next event, or None once the subscription was closed."""
+        return await self._queue.get()
+
+    def close(self) -> None:
+        self._bus._unsubscribe(self)
+        # Wake a waiting consumer even when the queue is full.
+        while True:
+            try:
+                self._queue.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self._queue.get_nowait()
+
+
+class EventBus:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._t0 = clock()
+        self._listeners: list[Callable[[Event], None]] = []
+        self._subs: list[Subscription] = []
+        self.history_limit = 200
+        self.history: list[Event] = []
+
+    def now(self) -> float:
+        """Seconds since the bus (the daemon) started."""
+        return self._clock() - self._t0
+
+    def publish(self, type: str, **data: Any) -> Event:
+        event = Event(type, self.now(), data)
+        self.history.append(event)
+        if len(self.history) > self.history_limit:
+            del self.history[: len(self.history) - self.history_limit]
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not break the others
+                log.exception("event listener failed on %s", type)
+        for sub in list(self._subs):
+            sub.offer(event)
+        return event
+
+    def listen(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback`` synchronously for every event (keep it cheap)."""
+        self._listeners.append(callback)
+
+    def subscribe(self, maxsize: int = 1000) -> Subscription:
+        sub = Subscription(self, maxsize)
+        self._subs.append(sub)
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+
+    def of_type(self, type: str) -> list[Event]:
+        return [e for e in self.history if e.type == type]

@@ -1,0 +1,200 @@
+"""Typed frames: the only things that travel through the pipeline.
+
+Two families:
+
+* ``SystemFrame``s overtake data frames. They are handled the moment they are
+  queued (interruption, cancellation, mute) and never wait behind audio.
+* ``DataFrame``s are processed in order. An ``InterruptionFrame`` drops every
+  data frame still queued downstream and cancels in-flight work.
+
+Control frames (``StartFrame``, ``EndFrame``) are data frames on purpose: end of
+input must arrive *after* the audio that preceded it, so the reply in progress
+can finish before the pipeline stops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+SAMPLE_RATE = 16000
+"""Sample rate of all audio inside the front end (wake word, VAD, STT)."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Base of every frame."""
+
+
+# --------------------------------------------------------------------------- system
+
+
+@dataclass(frozen=True)
+class SystemFrame(Frame):
+    """Overtakes data frames; handled synchronously when queued."""
+
+
+@dataclass(frozen=True)
+class InterruptionFrame(SystemFrame):
+    """Drop queued data frames downstream and cancel in-flight generation."""
+
+    reason: str = "interrupted"
+
+
+@dataclass(frozen=True)
+class CancelFrame(SystemFrame):
+    """Stop now: drop everything, the runner is shutting down."""
+
+
+@dataclass(frozen=True)
+class MuteFrame(SystemFrame):
+    """Mute (True) or unmute (False) the wake word and turn detection."""
+
+    muted: bool = True
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DataFrame(Frame):
+    """Processed in order; dropped by an interruption unless not ``interruptible``."""
+
+    interruptible: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class StartFrame(DataFrame):
+    """First frame through the pipeline."""
+
+    interruptible: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class EndFrame(DataFrame):
+    """End of input: finish what is in progress, then stop."""
+
+    interruptible: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class InputAudioFrame(DataFrame):
+    """Microphone audio: 16 kHz mono signed 16-bit little-endian PCM.
+
+    ``t`` is the stream time of the first sample, in seconds since the input
+    started (counted in samples, so it is exact at any pace).
+    """
+
+    pcm: bytes
+    t: float
+    sample_rate: int = SAMPLE_RATE
+    # Live input is never dropped: the turn detector needs it for its pre-roll.
+    interruptible: ClassVar[bool] = False
+
+    @property
+    def duration(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate
+
+
+@dataclass(frozen=True)
+class WakeWordFrame(DataFrame):
+    """The wake word was heard; ``t`` is where in the stream it ended."""
+
+    model: str
+    score: float
+    t: float
+
+
+@dataclass(frozen=True)
+class ListenFrame(DataFrame):
+    """Start a turn as if woken (from a command), with no wake word."""
+
+
+@dataclass(frozen=True)
+class UserStartedSpeakingFrame(DataFrame):
+    turn: int
+    t: float
+
+
+@dataclass(frozen=True)
+class UserStoppedSpeakingFrame(DataFrame):
+    turn: int
+    t: float
+
+
+@dataclass(frozen=True)
+class UtteranceFrame(DataFrame):
+    """The user's whole utterance (16 kHz mono s16le), ready for STT."""
+
+    turn: int
+    pcm: bytes
+    sample_rate: int = SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class TranscriptionFrame(DataFrame):
+    turn: int
+    text: str
+
+
+@dataclass(frozen=True)
+class LLMResponseStartFrame(DataFrame):
+    turn: int
+
+
+@dataclass(frozen=True)
+class LLMTextFrame(DataFrame):
+    """A streamed piece of the reply (a token or a few)."""
+
+    turn: int
+    text: str
+
+
+@dataclass(frozen=True)
+class LLMResponseEndFrame(DataFrame):
+    turn: int
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class TTSSpeakFrame(DataFrame):
+    """One sentence to speak."""
+
+    turn: int
+    text: str
+    last: bool = False
+
+
+@dataclass(frozen=True)
+class OutputAudioFrame(DataFrame):
+    """Speaker audio: mono s16le at ``sample_rate``."""
+
+    turn: int
+    pcm: bytes
+    sample_rate: int
+
+
+@dataclass(frozen=True)
+class TTSStoppedFrame(DataFrame):
+    """The last audio of a reply has been emitted."""
+
+    turn: int
+
+
+@dataclass(frozen=True)
+class TurnAbandonedFrame(DataFrame):
+    """A turn ended without anything to say (no speech, empty transcript)."""
+
+    turn: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ErrorFrame(DataFrame):
+    """Something failed in ``where``; carried to the end of the pipeline."""
+
+    where: str
+    message: str
+    turn: int = 0
+    fatal: bool = False
+    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)

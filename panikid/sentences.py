@@ -1,0 +1,84 @@
+"""Split streamed LLM text into sentences for TTS (pure, no I/O).
+
+The first sentence is released as soon as it is complete, so speech starts
+while the model is still writing. Markdown that makes no sense spoken
+(emphasis, headings, bullets, code fences) is removed.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "no", "approx",
+}
+_END = re.compile(r"([.!?…]+[\"')\]]*|[:;]|\n)(\s+|$)")
+_MARKDOWN = [
+    (re.compile(r"```.*?```", re.S), " "),
+    (re.compile(r"`([^`]*)`"), r"\1"),
+    (re.compile(r"\*\*([^*]*)\*\*"), r"\1"),
+    (re.compile(r"(?<!\w)[*_]([^*_]+)[*_](?!\w)"), r"\1"),
+    (re.compile(r"^\s{0,3}#{1,6}\s*", re.M), ""),
+    (re.compile(r"^\s*([-*+]|\d+\.)\s+", re.M), ""),
+    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),
+]
+
+
+def clean_for_speech(text: str) -> str:
+    for pattern, repl in _MARKDOWN:
+        text = pattern.sub(repl, text)
+    text = text.replace("*", "").replace("#", "")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class SentenceSplitter:
+    """Feed text pieces with ``push``; complete sentences come out."""
+
+    def __init__(self, min_chars: int = 12) -> None:
+        self.min_chars = min_chars
+        self._buf = ""
+
+    def push(self, text: str) -> list[str]:
+        self._buf += text
+        out: list[str] = []
+        search_from = 0
+        while True:
+            m = _END.search(self._buf, search_from)
+            if m is None:
+                break
+            end = m.end(1)
+            candidate = self._buf[:end]
+            if m.end() == len(self._buf) and not m.group(2):
+                # Punctuation at the very end: wait for what follows ("3.5", "e.g.").
+                break
+            if self._is_abbreviation(candidate) or len(candidate.strip()) < self.min_chars:
+                search_from = m.end()
+                continue
+            sentence = clean_for_speech(candidate)
+            self._buf = self._buf[m.end():]
+            search_from = 0
+            if sentence and _has_words(sentence):
+                out.append(sentence)
+        return out
+
+    def flush(self) -> list[str]:
+        rest = clean_for_speech(self._buf)
+        self._buf = ""
+        return [rest] if rest and _has_words(rest) else []
+
+    @staticmethod
+    def _is_abbreviation(candidate: str) -> bool:
+        words = candidate.rstrip().split()
+        if not words or not candidate.rstrip().endswith("."):
+            return False
+        last = words[-1].rstrip(".").lower()
+        return last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha())
+
+
+def _has_words(text: str) -> bool:
+    return any(ch.isalnum() for ch in text)
+
+
+def split_sentences(text: str, min_chars: int = 12) -> list[str]:
+    splitter = SentenceSplitter(min_chars)
+    return splitter.push(text) + splitter.flush()
