@@ -1,0 +1,240 @@
+"""The command line: panikid run | transcribe | say | ask | check | devices | models | bench.
+
+Exit status: 0 success, 1 a problem (bad input file, missing device, failed
+check), 2 invalid configuration (the message names the key and what is allowed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from . import __version__
+from . import config as config_mod
+from .config import Config, ConfigError
+
+log = logging.getLogger("panikid")
+
+EXIT_OK, EXIT_PROBLEM, EXIT_CONFIG = 0, 1, 2
+
+
+class UserError(Exception):
+    """An error the user can act on: printed as one line, no traceback."""
+
+    def __init__(self, message: str, code: int = EXIT_PROBLEM) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _setup_logging(cfg: Config | None, verbose: bool) -> None:
+    level = logging.DEBUG if verbose else getattr(logging, (cfg.general.log_level if cfg else "info").upper())
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    cfg = config_mod.load(args.config)
+    _setup_logging(cfg, args.verbose)
+    return cfg
+
+
+# ----------------------------------------------------------------------------- commands
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .audio.wav import read_wav
+    from .daemon import Daemon, RunOptions
+
+    cfg = _load_config(args)
+    if args.input:
+        read_wav(args.input)  # a bad input file fails before the models load
+    else:
+        from . import devices
+
+        devices.check_capture_available(cfg.audio)
+    events_out = None
+    if args.events == "-":
+        events_out = sys.stdout
+    elif args.events:
+        events_out = open(args.events, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
+    try:
+        opts = RunOptions(args.input, args.output, args.pace, events_out)
+        return asyncio.run(Daemon(cfg, opts).run())
+    finally:
+        if events_out not in (None, sys.stdout):
+            events_out.close()  # type: ignore[union-attr]
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from .audio.wav import read_wav
+    from .components import load_stt
+
+    cfg = _load_config(args)
+    pcm, _info = read_wav(args.wav)
+    stt = load_stt(cfg)
+    print(stt.transcribe(pcm))
+    return EXIT_OK
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    from .audio.wav import write_wav
+    from .components import load_tts
+
+    cfg = _load_config(args)
+    if not args.text.strip():
+        raise UserError("say: the text is empty")
+    tts = load_tts(cfg)
+    pcm = tts.synthesize_all(args.text)
+    write_wav(args.output, pcm, tts.sample_rate)
+    print(f"wrote {len(pcm) / 2 / tts.sample_rate:.2f} s of speech to {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    import threading
+
+    from .components import load_llm
+    from .llm import AssistantProcessor
+
+    cfg = _load_config(args)
+    if not args.text.strip():
+        raise UserError("ask: the question is empty")
+    if args.backend == "cloud":
+        raise UserError("ask: no cloud backend is configured (only the local model is available)")
+    backend = load_llm(cfg)
+    messages = AssistantProcessor(backend, cfg.llm.system_prompt).messages_for(args.text)
+    for piece in backend.stream(messages, threading.Event()):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    print(f"backend: {backend.name}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import run_checks
+
+    try:
+        cfg = config_mod.load(args.config)
+    except ConfigError as exc:
+        print(f"config: INVALID: {exc}")
+        return EXIT_CONFIG
+    _setup_logging(cfg, args.verbose)
+    return run_checks(cfg, sys.stdout)
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from . import devices
+
+    cfg = _load_config(args)
+    print(devices.format_devices(cfg.audio.backend))
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from . import models
+
+    _load_config(args)
+    if args.action == "list":
+        print(models.format_list())
+        return EXIT_OK
+    results = models.verify()
+    print(models.format_verify(results))
+    return EXIT_OK if models.verify_ok(results) else EXIT_PROBLEM
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    cfg = _load_config(args)
+    return run_bench(cfg, as_json=args.json, turns=args.turns, idle_seconds=args.idle_seconds)
+
+
+# ----------------------------------------------------------------------------- parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="panikid", description="Offline-first voice assistant daemon.")
+    p.add_argument("--version", action="version", version=f"panikid {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.add_argument("--config", metavar="FILE",
+                        help="configuration file (default: $PANIKID_CONFIG, then /etc/panikid/panikid.toml, "
+                             "then built-in defaults)")
+        sp.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+        sp.set_defaults(func=fn)
+        return sp
+
+    r = add("run", cmd_run, "run the assistant")
+    r.add_argument("--input", metavar="WAV", help="use a WAV file as the microphone")
+    r.add_argument("--output", metavar="WAV", help="write everything the speaker would play to a WAV file")
+    r.add_argument("--pace", choices=["realtime", "fast"], default="realtime",
+                   help="read --input in real time (default) or as fast as possible")
+    r.add_argument("--events", metavar="-|FILE", help="write events as JSON lines to stdout (-) or a file")
+
+    t = add("transcribe", cmd_transcribe, "print the transcript of a WAV file")
+    t.add_argument("wav", metavar="WAV")
+
+    s = add("say", cmd_say, "speak TEXT into a WAV file")
+    s.add_argument("text", metavar="TEXT")
+    s.add_argument("--output", metavar="WAV", required=True)
+
+    a = add("ask", cmd_ask, "answer TEXT with the language model (reply on stdout)")
+    a.add_argument("text", metavar="TEXT")
+    a.add_argument("--backend", choices=["auto", "local", "cloud"], default="auto")
+
+    add("check", cmd_check, "check configuration, models and audio devices (exit 0 healthy, 1 problems, 2 invalid config)")
+    add("devices", cmd_devices, "list capture and playback devices")
+
+    m = add("models", cmd_models, "list the models or verify their checksums")
+    m.add_argument("action", choices=["list", "verify"])
+
+    b = add("bench", cmd_bench, "measure latency, CPU and memory")
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.add_argument("--turns", type=int, default=5, help="voice turns to measure (default 5)")
+    b.add_argument("--idle-seconds", type=float, default=10.0, help="seconds of wake-word listening for idle CPU")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_PROBLEM
+    from .audio.wav import AudioInputError
+    from .components import ComponentError
+    from .models import ModelError
+
+    try:
+        devices_error: tuple[type[BaseException], ...] = ()
+        try:
+            from .devices import AudioDeviceError
+
+            devices_error = (AudioDeviceError,)
+        except ImportError:
+            pass
+        try:
+            return int(args.func(args))
+        except devices_error as exc:  # type: ignore[misc]
+            raise UserError(str(exc)) from exc
+    except ConfigError as exc:
+        print(f"panikid: invalid configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (ComponentError, ModelError) as exc:
+        print(f"panikid: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AudioInputError as exc:
+        print(f"panikid: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    except UserError as exc:
+        print(f"panikid: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

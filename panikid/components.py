@@ -1,0 +1,103 @@
+"""Load the speech components a configuration asks for (slow: call from a thread).
+
+Every model is resolved through panikid.models (bundled package, local path, or
+hub name) and loaded here, so a bad model setting fails at start with an error
+that names its key.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from . import models
+from .config import Config
+from .llm import LlamaCppBackend, LLMBackend
+from .segmenter import EndOfTurnSegmenter
+from .stt import WhisperEngine
+from .tts import PiperEngine
+from .vad import SileroVad, VadEngine, WebRtcVad
+from .wake_engines import WakeEngine, WakeModelError, load_engines
+
+log = logging.getLogger(__name__)
+
+
+class ComponentError(Exception):
+    """A component could not be loaded; the message names the config key."""
+
+
+@dataclass
+class Components:
+    wake: list[WakeEngine]
+    vad: VadEngine
+    stt: WhisperEngine
+    llm: LLMBackend
+    tts: PiperEngine
+    load_seconds: dict[str, float]
+
+    def segmenter(self, cfg: Config) -> EndOfTurnSegmenter:
+        v = cfg.vad
+        return EndOfTurnSegmenter(v.speech_seconds, v.silence_seconds, v.max_seconds, v.no_speech_seconds)
+
+
+def _timed(times: dict[str, float], key: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        times[key] = round(time.perf_counter() - started, 3)
+
+
+def load_wake(cfg: Config) -> list[WakeEngine]:
+    try:
+        return load_engines(cfg.wake.engine, list(cfg.wake.models), cfg.wake.custom_models_dir)
+    except WakeModelError as exc:
+        raise ComponentError(str(exc)) from exc
+
+
+def load_vad(cfg: Config) -> VadEngine:
+    if cfg.vad.engine == "silero":
+        path = models.resolve("vad", "silero", cfg.models)
+        return SileroVad(path, cfg.vad.threshold)
+    return WebRtcVad(cfg.vad.aggressiveness)
+
+
+def load_stt(cfg: Config) -> WhisperEngine:
+    path = models.resolve("stt", cfg.stt.model, cfg.models)
+    s = cfg.stt
+    try:
+        return WhisperEngine(path, s.language, s.beam_size, s.compute_type, s.threads)
+    except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError on bad models
+        raise ComponentError(f"stt.model: cannot load {path}: {exc}") from exc
+
+
+def load_llm(cfg: Config) -> LLMBackend:
+    path = models.resolve("llm", cfg.llm.model, cfg.models)
+    c = cfg.llm
+    try:
+        return LlamaCppBackend(path, c.context_size, c.threads, c.max_tokens, c.temperature)
+    except Exception as exc:  # llama.cpp raises ValueError on a bad file
+        raise ComponentError(f"llm.model: cannot load {path}: {exc}") from exc
+
+
+def load_tts(cfg: Config) -> PiperEngine:
+    path = models.resolve("tts", cfg.tts.voice, cfg.models)
+    try:
+        return PiperEngine(path, cfg.tts.length_scale, cfg.tts.speaker_id)
+    except Exception as exc:
+        raise ComponentError(f"tts.voice: cannot load {path}: {exc}") from exc
+
+
+def load_all(cfg: Config) -> Components:
+    times: dict[str, float] = {}
+    try:
+        wake = _timed(times, "wake", load_wake, cfg)
+        vad = _timed(times, "vad", load_vad, cfg)
+        stt = _timed(times, "stt", load_stt, cfg)
+        llm = _timed(times, "llm", load_llm, cfg)
+        tts = _timed(times, "tts", load_tts, cfg)
+    except models.ModelError as exc:
+        raise ComponentError(str(exc)) from exc
+    log.info("models loaded in %s", times)
+    return Components(wake, vad, stt, llm, tts, times)

@@ -1,0 +1,161 @@
+"""The daemon: builds the voice pipeline from the configuration and runs it.
+
+    pipeline = Pipeline([input, wake, turn, stt, assistant, sentences, tts, output])
+
+Surfaces (``--events`` JSON lines today) subscribe to the event bus; the state
+machine is ticked twice a second so a stuck turn returns to idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from typing import IO
+
+from . import events as ev
+from .components import Components, load_all
+from .config import Config
+from .events import Event, EventBus, Subscription
+from .frames import InterruptionFrame
+from .llm import AssistantProcessor
+from .metrics import TurnMetrics
+from .pipeline import Pipeline, PipelineRunner
+from .processor import FrameProcessor
+from .state import State, StateMachine
+from .stt import STTProcessor
+from .tts import SentenceAggregator, TTSProcessor
+from .turn import TurnDetector
+from .wake import WakeWordProcessor
+
+log = logging.getLogger(__name__)
+
+STOP_DEADLINE = 3.0
+"""SIGTERM/SIGINT: seconds the daemon gives the pipeline before cutting everything."""
+
+
+@dataclass
+class RunOptions:
+    input_wav: str | None = None
+    output_wav: str | None = None
+    pace: str = "realtime"
+    events_out: IO[str] | None = None
+
+
+def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
+                   transport_out: FrameProcessor) -> Pipeline:
+    return Pipeline([
+        transport_in,
+        WakeWordProcessor(comps.wake, cfg.wake.threshold, cfg.wake.cooldown_seconds),
+        TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds),
+        STTProcessor(comps.stt),
+        AssistantProcessor(comps.llm, cfg.llm.system_prompt),
+        SentenceAggregator(),
+        TTSProcessor(comps.tts),
+        transport_out,
+    ])
+
+
+def make_transports(cfg: Config, opts: RunOptions, voice_rate: int) -> tuple[FrameProcessor, FrameProcessor]:
+    """File transports for --input/--output, local audio devices otherwise."""
+    from .transports import file as file_tp
+
+    tin: FrameProcessor
+    tout: FrameProcessor
+    if opts.input_wav:
+        tin = file_tp.FileInputTransport(opts.input_wav, pace=opts.pace, frame_ms=cfg.audio.frame_ms)
+    else:
+        from .transports import local
+
+        tin = local.LocalAudioInputTransport(cfg.audio)
+    if opts.output_wav:
+        tout = file_tp.FileOutputTransport(opts.output_wav, pace=opts.pace, sample_rate=voice_rate)
+    elif opts.input_wav:
+        # A file as the microphone and no --output: the reply is not played anywhere,
+        # but it is still produced and evented.
+        from .transports.null import NullOutputTransport
+
+        tout = NullOutputTransport()
+    else:
+        from .transports import local
+
+        tout = local.LocalAudioOutputTransport(cfg.audio)
+    return tin, tout
+
+
+class Daemon:
+    def __init__(self, cfg: Config, opts: RunOptions, components: Components | None = None) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.components = components
+        self.bus = EventBus()
+        self.state = StateMachine()
+        self.metrics = TurnMetrics(self.bus)
+        self.pipeline: Pipeline | None = None
+        self._stop = asyncio.Event()
+        self.bus.listen(self._on_event)
+
+    # ---------------------------------------------------------------- state
+    def _on_event(self, e: Event) -> None:
+        if e.type == ev.STATE:
+            return
+        new = self.state.on_event(e.type, e.data, e.t)
+        if new is not None:
+            self.bus.publish(ev.STATE, state=new.value)
+
+    async def _tick_state(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            before = self.state.state
+            if self.state.tick(self.bus.now()) is not None:
+                log.warning("state %s timed out, back to idle", before.value)
+                self.bus.publish(ev.STATE, state=State.IDLE.value, reason=f"{before.value} timed out")
+                if self.pipeline is not None:
+                    self.pipeline.queue_frame(InterruptionFrame(reason="timeout"))
+
+    async def _write_events(self, out: IO[str], sub: Subscription) -> None:
+        while (e := await sub.get()) is not None:
+            out.write(e.to_json() + "\n")
+            out.flush()
+
+    # ---------------------------------------------------------------- run
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        writer = sub = None
+        if self.opts.events_out is not None:
+            sub = self.bus.subscribe(maxsize=10000)
+            writer = asyncio.create_task(self._write_events(self.opts.events_out, sub))
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._stop.set)
+        ticker = asyncio.create_task(self._tick_state())
+        try:
+            comps = self.components or await asyncio.to_thread(load_all, self.cfg)
+            self.components = comps
+            tin, tout = make_transports(self.cfg, self.opts, comps.tts.sample_rate)
+            self.pipeline = build_pipeline(self.cfg, comps, tin, tout)
+            runner = PipelineRunner(self.pipeline, self.bus)
+            await runner.start()
+            self.bus.publish(ev.READY, input=self.opts.input_wav or "microphone",
+                             output=self.opts.output_wav or ("none" if self.opts.input_wav else "speaker"),
+                             load_seconds=comps.load_seconds)
+            self.bus.publish(ev.STATE, state=self.state.state.value)
+            ended = asyncio.create_task(self.pipeline.ended.wait())
+            stopping = asyncio.create_task(self._stop.wait())
+            await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for t in (ended, stopping):
+                t.cancel()
+            if self._stop.is_set():
+                log.info("stopping: the reply in progress is cut")
+            await runner.cancel(timeout=STOP_DEADLINE / 2)
+            return 0
+        finally:
+            ticker.cancel()
+            if writer is not None and sub is not None:
+                sub.close()  # the writer drains what is queued, then ends
+                try:
+                    await asyncio.wait_for(writer, timeout=1.0)
+                except (TimeoutError, asyncio.CancelledError):
+                    writer.cancel()

@@ -1,0 +1,115 @@
+"""Test speech, made on the device with piper (the project's own voice).
+
+piper's output is random unless onnxruntime is seeded before the voice loads,
+and seeding only works once per process, so every phrase is synthesized in a
+fresh process: ``python -m panikid.fixtures "text" out.wav``. Used by the tests
+and by ``panikid bench``; nothing is downloaded.
+
+The wake phrase is spelled "okay nah-boo": piper's rendition of that spelling
+triggers microWakeWord's okay_nabu reliably.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+WAKE_PHRASE = "Okay nah-boo."
+
+
+def synthesize(text: str, out: Path, seed: int = 1234) -> Path:
+    """Speak ``text`` into a 16 kHz mono WAV (runs piper in a fresh process)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-m", "panikid.fixtures", text, str(out), str(seed)],
+        check=True, capture_output=True, timeout=120,
+    )
+    return out
+
+
+def cached_speech(text: str, cache_dir: Path, seed: int = 1234) -> Path:
+    key = hashlib.sha256(f"{text}|{seed}".encode()).hexdigest()[:16]
+    path = cache_dir / f"speech-{key}.wav"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp.wav")
+        synthesize(text, tmp, seed)
+        os.replace(tmp, path)
+    return path
+
+
+def read_pcm(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        assert w.getframerate() == SAMPLE_RATE and w.getnchannels() == 1 and w.getsampwidth() == 2
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+
+
+def write_pcm(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype(np.int16).tobytes())
+    return path
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16)
+
+
+def compose(out: Path, parts: list[np.ndarray | float]) -> Path:
+    """Concatenate speech arrays and silences (floats, in seconds) into one WAV."""
+    chunks = [silence(p) if isinstance(p, (int, float)) else p for p in parts]
+    return write_pcm(out, np.concatenate(chunks))
+
+
+def utterance(cache_dir: Path, command: str, wake: bool = True, pause: float = 0.0,
+              lead: float = 1.0, tail: float = 1.5, name: str | None = None) -> Path:
+    """[lead silence] [wake phrase] [pause] command [tail silence] as one WAV.
+
+    With ``pause=0`` and the wake phrase spoken in the same breath as the command.
+    """
+    if wake and pause == 0.0:
+        speech = read_pcm(cached_speech(f"Okay nah-boo {command}", cache_dir))
+        parts: list[np.ndarray | float] = [lead, speech, tail]
+    elif wake:
+        parts = [lead, read_pcm(cached_speech(WAKE_PHRASE, cache_dir)), pause,
+                 read_pcm(cached_speech(command, cache_dir)), tail]
+    else:
+        parts = [lead, read_pcm(cached_speech(command, cache_dir)), tail]
+    key = hashlib.sha256(f"{command}|{wake}|{pause}|{lead}|{tail}".encode()).hexdigest()[:12]
+    return compose(cache_dir / (name or f"utt-{key}.wav"), parts)
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) not in (2, 3):
+        print("usage: python -m panikid.fixtures TEXT OUT.WAV [SEED]", file=sys.stderr)
+        return 2
+    text, out = argv[0], Path(argv[1])
+    seed = int(argv[2]) if len(argv) == 3 else 1234
+    import onnxruntime
+
+    onnxruntime.set_seed(seed)  # before the voice loads, or the output is random
+
+    from . import models
+    from .config import ModelsConfig
+    from .tts import PiperEngine
+
+    engine = PiperEngine(models.resolve("tts", "en_US-joe-medium", ModelsConfig()))
+    import soxr
+
+    audio = np.frombuffer(engine.synthesize_all(text), dtype=np.int16).astype(np.float32)
+    resampled = soxr.resample(audio, engine.sample_rate, SAMPLE_RATE)
+    write_pcm(out, np.clip(resampled, -32768, 32767))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -1,0 +1,178 @@
+"""Turn detector: after the wake word, VAD + the end-of-turn segmenter cut the user's utterance.
+
+It keeps a short ring buffer of recent audio, so a turn can start slightly
+before the wake word was reported (``pre_roll_seconds``) and a command spoken
+straight after the wake word is kept whole. VAD only runs during a turn, so the
+idle cost is the wake word alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+from . import events as ev
+from .frames import (
+    SAMPLE_RATE,
+    DataFrame,
+    EndFrame,
+    InputAudioFrame,
+    ListenFrame,
+    MuteFrame,
+    SystemFrame,
+    TurnAbandonedFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    UtteranceFrame,
+    WakeWordFrame,
+)
+from .processor import FrameProcessor
+from .segmenter import EndOfTurnSegmenter, Segment
+from .vad import VadChunker, VadEngine
+
+log = logging.getLogger(__name__)
+
+RING_SECONDS = 3.0
+TAIL_SECONDS = 0.2
+"""Audio kept after the last speech frame (word endings VAD calls silence)."""
+
+_turn_ids = itertools.count(1)
+
+
+def next_turn_id() -> int:
+    return next(_turn_ids)
+
+
+class TurnDetector(FrameProcessor):
+    def __init__(
+        self,
+        vad: VadEngine,
+        segmenter: EndOfTurnSegmenter,
+        pre_roll_seconds: float = 0.0,
+    ) -> None:
+        super().__init__("turn")
+        self.vad = vad
+        self.segmenter = segmenter
+        self.pre_roll = pre_roll_seconds
+        self.muted = False
+        self._chunker = VadChunker(vad.frame_samples)
+        self._ring = bytearray()
+        self._ring_start = 0  # stream sample index of _ring[0]
+        self._turn = 0
+        self._utt = bytearray()
+
+    @property
+    def active(self) -> bool:
+        return self._turn != 0
+
+    def on_system_frame(self, frame: SystemFrame) -> None:
+        if isinstance(frame, MuteFrame):
+            self.muted = frame.muted
+            if frame.muted and self.active:
+                turn = self._turn
+                self._end_turn()
+                self.deliver(TurnAbandonedFrame(turn, "muted"))
+
+    # ------------------------------------------------------------ frames
+    async def process_frame(self, frame: DataFrame) -> None:
+        if isinstance(frame, InputAudioFrame):
+            self._remember(frame)
+            if self.active:
+                await self._feed(frame.pcm)
+        elif isinstance(frame, WakeWordFrame):
+            if not self.muted:
+                await self._start_turn(start_t=frame.t - self.pre_roll)
+        elif isinstance(frame, ListenFrame):
+            await self._start_turn(start_t=None)
+        elif isinstance(frame, EndFrame):
+            await self._finish_at_end_of_input()
+            await self.push_frame(frame)
+        else:
+            await self.push_frame(frame)
+
+    def _remember(self, frame: InputAudioFrame) -> None:
+        first = round(frame.t * SAMPLE_RATE)
+        if not self._ring:
+            self._ring_start = first
+        self._ring += frame.pcm
+        excess = len(self._ring) - int(RING_SECONDS * SAMPLE_RATE) * 2
+        if excess > 0:
+            excess -= excess % 2
+            del self._ring[:excess]
+            self._ring_start += excess // 2
+
+    async def _start_turn(self, start_t: float | None) -> None:
+        if self.active:
+            log.info("turn %d restarted by a new wake word", self._turn)
+            self._end_turn()
+        self._turn = next_turn_id()
+        self.segmenter.reset()
+        self._chunker.reset()
+        self.vad.reset()
+        self._utt = bytearray()
+        ring_end = self._ring_start + len(self._ring) // 2
+        if start_t is None:
+            start = ring_end
+        else:
+            start = min(max(round(start_t * SAMPLE_RATE), self._ring_start), ring_end)
+        backlog = bytes(self._ring[(start - self._ring_start) * 2 :])
+        if backlog:
+            await self._feed(backlog)
+
+    async def _feed(self, pcm: bytes) -> None:
+        self._utt += pcm
+        frames = self._chunker.push(pcm)
+        if not frames:
+            return
+        if self.vad.heavy:
+            decisions = await self.run_blocking(lambda: [self.vad.is_speech(f) for f in frames])
+        else:
+            decisions = [self.vad.is_speech(f) for f in frames]
+        seconds = self.vad.frame_samples / SAMPLE_RATE
+        for speech in decisions:
+            if not self.active:
+                return
+            seg = self.segmenter.process(seconds, speech)
+            if seg is not None:
+                await self._on_segment(seg)
+
+    async def _on_segment(self, seg: Segment) -> None:
+        turn = self._turn
+        if seg is Segment.SPEECH_STARTED:
+            self.events.publish(ev.SPEECH_STARTED, turn=turn)
+            await self.push_frame(UserStartedSpeakingFrame(turn, self.events.now()))
+        elif seg in (Segment.SPEECH_ENDED, Segment.MAX_LENGTH):
+            await self._complete(reason=seg.value)
+        elif seg is Segment.NO_SPEECH:
+            self.events.publish(ev.NO_SPEECH, turn=turn)
+            self._end_turn()
+            await self.push_frame(TurnAbandonedFrame(turn, "no speech after the wake word"))
+
+    async def _complete(self, reason: str) -> None:
+        turn = self._turn
+        seg = self.segmenter
+        assert seg.speech_end is not None and seg.speech_start is not None
+        end = min(len(self._utt), int((seg.speech_end + TAIL_SECONDS) * SAMPLE_RATE) * 2)
+        pcm = bytes(self._utt[:end])
+        self.events.publish(
+            ev.SPEECH_STOPPED, turn=turn, reason=reason,
+            speech_seconds=round(seg.speech_end - seg.speech_start, 2),
+        )
+        self._end_turn()
+        await self.push_frame(UserStoppedSpeakingFrame(turn, self.events.now()))
+        await self.push_frame(UtteranceFrame(turn, pcm))
+
+    async def _finish_at_end_of_input(self) -> None:
+        if not self.active:
+            return
+        if self.segmenter.in_speech:
+            await self._complete(reason="end_of_input")
+        else:
+            turn = self._turn
+            self._end_turn()
+            self.events.publish(ev.NO_SPEECH, turn=turn)
+            await self.push_frame(TurnAbandonedFrame(turn, "input ended before speech"))
+
+    def _end_turn(self) -> None:
+        self._turn = 0
+        self._utt = bytearray()

@@ -1,0 +1,113 @@
+"""The CLI contract and its answers to bad input: clear errors, no tracebacks, the documented exit codes."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from panikid import __version__, fixtures
+
+from helpers import run_cli
+
+
+def assert_clean_error(res, code: int, *needles: str) -> None:
+    assert res.code == code, (res.code, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr, res.stderr
+    for n in needles:
+        assert n in res.stderr, (n, res.stderr)
+
+
+def test_version() -> None:
+    res = run_cli("--version")
+    assert res.code == 0 and res.stdout.strip() == f"panikid {__version__}"
+
+
+def test_missing_input_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.wav"
+    assert_clean_error(run_cli("run", "--input", str(missing)), 1, str(missing), "does not exist")
+
+
+def test_input_that_is_not_a_wav(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.wav"
+    bad.write_text("this is not audio\n")
+    assert_clean_error(run_cli("run", "--input", str(bad)), 1, str(bad))
+    assert_clean_error(run_cli("transcribe", str(bad)), 1, str(bad))
+
+
+def test_wav_of_another_format_is_converted(speech_dir: Path, tmp_path: Path) -> None:
+    import soxr
+
+    mono = fixtures.read_pcm(fixtures.cached_speech("What is the capital of France?", speech_dir))
+    up = soxr.resample(mono.astype(np.float32), 16000, 44100).clip(-32768, 32767).astype(np.int16)
+    stereo = np.stack([up, up], axis=1)
+    path = tmp_path / "stereo44k.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(stereo.tobytes())
+    res = run_cli("transcribe", str(path))
+    assert res.code == 0, res.stderr
+    assert "france" in res.stdout.lower()
+
+
+def test_invalid_config_value_names_the_key(tmp_path: Path, wake_and_command: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[vad]\naggressiveness = 7\n")
+    res = run_cli("run", "--config", str(cfg), "--input", str(wake_and_command))
+    assert_clean_error(res, 2, "vad.aggressiveness", "0 to 3")
+    cfg.write_text("[stt]\nbeam_sise = 2\n")
+    assert_clean_error(run_cli("check", "--config", str(cfg)), 2)
+    assert "stt.beam_sise" in run_cli("check", "--config", str(cfg)).stdout
+    cfg.write_text("[wake\n")
+    assert_clean_error(run_cli("transcribe", "--config", str(cfg), "x.wav"), 2, "not valid TOML")
+
+
+def test_invalid_config_from_the_environment(wake_and_command: Path) -> None:
+    res = run_cli("run", "--input", str(wake_and_command), env={"PANIKID_VAD_ENGINE": "magic"})
+    assert_clean_error(res, 2, "vad.engine", "webrtc", "silero")
+
+
+def test_model_path_that_does_not_exist(tmp_path: Path, wake_and_command: Path) -> None:
+    cfg = tmp_path / "model.toml"
+    missing = tmp_path / "no-such-model"
+    cfg.write_text(f'[stt]\nmodel = "{missing}"\n')
+    assert_clean_error(run_cli("run", "--config", str(cfg), "--input", str(wake_and_command)), 2,
+                       "stt.model", str(missing))
+    cfg.write_text(f'[llm]\nmodel = "{missing}.gguf"\n')
+    assert_clean_error(run_cli("ask", "--config", str(cfg), "hello"), 2, "llm.model")
+    cfg.write_text('[wake]\nmodels = ["hey_nobody"]\n')
+    assert_clean_error(run_cli("run", "--config", str(cfg), "--input", str(wake_and_command)), 2,
+                       "wake.models", "hey_nobody")
+
+
+def test_say_then_transcribe_round_trip(tmp_path: Path) -> None:
+    out = tmp_path / "say.wav"
+    res = run_cli("say", "The kitchen lights are on.", "--output", str(out))
+    assert res.code == 0, res.stderr
+    with wave.open(str(out)) as w:
+        assert w.getframerate() == 22050 and w.getnframes() > 22050 // 2
+    heard = run_cli("transcribe", str(out)).stdout.lower()
+    assert "kitchen" in heard and "lights" in heard
+
+
+def test_ask_answers_with_the_local_model() -> None:
+    res = run_cli("ask", "Say hello to Anna.", "--backend", "local")
+    assert res.code == 0, res.stderr
+    assert len(res.stdout.strip()) > 0
+    assert "backend: local" in res.stderr
+
+
+def test_ask_cloud_without_a_cloud_backend_is_a_clear_error() -> None:
+    assert_clean_error(run_cli("ask", "hello", "--backend", "cloud"), 1, "cloud")
+
+
+def test_models_list_and_verify() -> None:
+    listed = run_cli("models", "list")
+    assert listed.code == 0, listed.stderr
+    for name in ("okay_nabu", "tiny.en", "smollm2-135m", "en_US-joe-medium", "silero"):
+        assert name in listed.stdout
+    verified = run_cli("models", "verify")
+    assert verified.code == 0, verified.stdout + verified.stderr

@@ -1,0 +1,122 @@
+"""The whole voice loop through the CLI, as a user runs it: WAV in, events and reply WAV out."""
+
+from __future__ import annotations
+
+import re
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from panikid import fixtures
+
+from helpers import Result, run_cli
+
+REQUIRED = ["ready", "wake", "speech_started", "speech_stopped", "transcript", "reply", "audio_started", "turn"]
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z']+", text.lower()))
+
+
+def rms(path: Path) -> float:
+    with wave.open(str(path)) as w:
+        a = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
+    return float(np.sqrt(np.mean(a**2))) if a.size else 0.0
+
+
+def assert_full_turn(res: Result) -> dict:
+    assert res.code == 0, res.stderr
+    types = [e["type"] for e in res.events]
+    for t in REQUIRED:
+        assert t in types, f"missing {t!r} event in {types}"
+    # In order: wake before speech, speech before the transcript, reply audio after it.
+    order = [types.index(t) for t in ["wake", "speech_started", "speech_stopped", "transcript", "audio_started"]]
+    assert order == sorted(order), types
+    turn = res.of_type("turn")[0]
+    for key in ("eos_to_first_audio_ms", "stt_ms", "llm_ttft_ms", "tts_ttfb_ms"):
+        assert isinstance(turn[key], (int, float)) and turn[key] > 0, turn
+    assert turn["backend"] == "local" and turn["interrupted"] is False
+    assert all(isinstance(e["t"], (int, float)) for e in res.events)
+    assert res.of_type("wake")[0]["model"] == "okay_nabu"
+    assert 0 < res.of_type("wake")[0]["score"] <= 1
+    return turn
+
+
+@pytest.fixture(scope="module")
+def fast_run(wake_and_command: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Result, Path]:
+    out = tmp_path_factory.mktemp("loop") / "reply.wav"
+    res = run_cli("run", "--input", str(wake_and_command), "--output", str(out), "--pace", "fast", "--events", "-")
+    return res, out
+
+
+def test_wake_then_question_gets_a_spoken_reply(fast_run: tuple[Result, Path]) -> None:
+    res, out = fast_run
+    assert_full_turn(res)
+    transcript = res.of_type("transcript")[0]["text"]
+    assert "what time is it" in transcript.lower()
+    reply = res.of_type("reply")[0]["text"]
+    assert len(words(reply)) >= 2, reply
+    assert out.exists() and rms(out) > 300, "reply.wav is silent"
+
+
+def test_reply_wav_speaks_the_reply(fast_run: tuple[Result, Path]) -> None:
+    res, out = fast_run
+    reply = res.of_type("reply")[0]["text"]
+    heard = run_cli("transcribe", str(out))
+    assert heard.code == 0, heard.stderr
+    common = words(reply) & words(heard.stdout)
+    assert len(common) >= min(3, len(words(reply))), (reply, heard.stdout)
+
+
+def test_command_straight_after_the_wake_word_is_kept_whole(wake_no_pause: Path) -> None:
+    res = run_cli("run", "--input", str(wake_no_pause), "--pace", "fast", "--events", "-")
+    assert_full_turn(res)
+    assert "what time is it" in res.of_type("transcript")[0]["text"].lower()
+
+
+def test_speech_without_wake_word_gets_no_reply(no_wake_speech: Path) -> None:
+    res = run_cli("run", "--input", str(no_wake_speech), "--pace", "fast", "--events", "-")
+    assert res.code == 0, res.stderr
+    types = [e["type"] for e in res.events]
+    assert "ready" in types
+    for t in ("wake", "transcript", "reply", "audio_started"):
+        assert t not in types, types
+
+
+def test_real_time_pace_is_the_default(wake_and_command: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    res = run_cli("run", "--input", str(wake_and_command), "--output", str(out), "--events", "-")
+    assert_full_turn(res)
+    # At real-time pace the wake word is heard where it is in the file (lead silence 1 s).
+    ready_t = res.of_type("ready")[0]["t"]
+    assert res.of_type("wake")[0]["t"] - ready_t >= 1.0
+    assert rms(out) > 300
+
+
+def test_open_wake_word_and_silero_vad(speech_dir: Path, tmp_path: Path) -> None:
+    speech = fixtures.read_pcm(fixtures.cached_speech("Hey Jarvis.", speech_dir))
+    command = fixtures.read_pcm(fixtures.cached_speech("What time is it?", speech_dir))
+    wav = fixtures.compose(tmp_path / "jarvis.wav", [1.0, speech, 0.4, command, 1.5])
+    cfg = tmp_path / "panikid.toml"
+    cfg.write_text('[wake]\nengine = "open"\nmodels = ["hey_jarvis"]\n\n[vad]\nengine = "silero"\n')
+    res = run_cli("run", "--config", str(cfg), "--input", str(wav), "--pace", "fast", "--events", "-")
+    assert res.code == 0, res.stderr
+    assert res.of_type("wake")[0]["model"] == "hey_jarvis"
+    assert "what time is it" in res.of_type("transcript")[0]["text"].lower()
+    assert res.of_type("turn")
+
+
+def test_two_turns_in_one_file(speech_dir: Path, tmp_path: Path) -> None:
+    wake = fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, speech_dir))
+    q1 = fixtures.read_pcm(fixtures.cached_speech("What time is it?", speech_dir))
+    q2 = fixtures.read_pcm(fixtures.cached_speech("What is the capital of France?", speech_dir))
+    wav = fixtures.compose(tmp_path / "two.wav", [1.0, wake, 0.4, q1, 3.0, wake, 0.4, q2, 1.5])
+    res = run_cli("run", "--input", str(wav), "--pace", "fast", "--events", "-")
+    assert res.code == 0, res.stderr
+    transcripts = [e["text"].lower() for e in res.of_type("transcript")]
+    assert len(transcripts) == 2, transcripts
+    assert "what time is it" in transcripts[0] and "france" in transcripts[1]
+    assert [t["turn"] for t in res.of_type("turn")] == sorted({t["turn"] for t in res.of_type("turn")})
+    assert len(res.of_type("turn")) == 2
