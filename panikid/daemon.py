@@ -58,7 +58,9 @@ def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
     ])
 
 
-def make_transports(cfg: Config, opts: RunOptions, voice_rate: int) -> tuple[FrameProcessor, FrameProcessor]:
+def make_transports(
+    cfg: Config, opts: RunOptions, voice_rate: int, hold: asyncio.Event | None = None
+) -> tuple[FrameProcessor, FrameProcessor]:
     """File transports for --input/--output, local audio devices otherwise."""
     from .transports import file as file_tp
 
@@ -66,6 +68,8 @@ def make_transports(cfg: Config, opts: RunOptions, voice_rate: int) -> tuple[Fra
     tout: FrameProcessor
     if opts.input_wav:
         tin = file_tp.FileInputTransport(opts.input_wav, pace=opts.pace, frame_ms=cfg.audio.frame_ms)
+        if opts.pace == "fast":
+            tin.hold = hold
     else:
         from .transports import local
 
@@ -81,7 +85,7 @@ def make_transports(cfg: Config, opts: RunOptions, voice_rate: int) -> tuple[Fra
     else:
         from .transports import local
 
-        tout = local.LocalAudioOutputTransport(cfg.audio)
+        tout = local.LocalAudioOutputTransport(cfg.audio, voice_sample_rate=voice_rate)
     return tin, tout
 
 
@@ -95,6 +99,8 @@ class Daemon:
         self.metrics = TurnMetrics(self.bus)
         self.pipeline: Pipeline | None = None
         self._stop = asyncio.Event()
+        self._hold = asyncio.Event()
+        self._hold.set()
         self.bus.listen(self._on_event)
 
     # ---------------------------------------------------------------- state
@@ -104,6 +110,14 @@ class Daemon:
         new = self.state.on_event(e.type, e.data, e.t)
         if new is not None:
             self.bus.publish(ev.STATE, state=new.value)
+            self._update_hold()
+
+    def _update_hold(self) -> None:
+        # A fast-paced input file waits while a turn is processed or answered.
+        if self.state.state in (State.PROCESSING, State.RESPONDING):
+            self._hold.clear()
+        else:
+            self._hold.set()
 
     async def _tick_state(self) -> None:
         while True:
@@ -112,6 +126,7 @@ class Daemon:
             if self.state.tick(self.bus.now()) is not None:
                 log.warning("state %s timed out, back to idle", before.value)
                 self.bus.publish(ev.STATE, state=State.IDLE.value, reason=f"{before.value} timed out")
+                self._update_hold()
                 if self.pipeline is not None:
                     self.pipeline.queue_frame(InterruptionFrame(reason="timeout"))
 
@@ -134,7 +149,7 @@ class Daemon:
         try:
             comps = self.components or await asyncio.to_thread(load_all, self.cfg)
             self.components = comps
-            tin, tout = make_transports(self.cfg, self.opts, comps.tts.sample_rate)
+            tin, tout = make_transports(self.cfg, self.opts, comps.tts.sample_rate, self._hold)
             self.pipeline = build_pipeline(self.cfg, comps, tin, tout)
             runner = PipelineRunner(self.pipeline, self.bus)
             await runner.start()

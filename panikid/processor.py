@@ -100,6 +100,10 @@ class FrameProcessor:
         self.events.publish(ev.ERROR, where=self.name, message=message, turn=turn)
 
     # ----------------------------------------------------------- queueing
+    def queued(self) -> int:
+        """Data frames waiting to be processed (lets a fast source avoid running ahead)."""
+        return self._queue.qsize() if self._queue is not None else 0
+
     def queue_frame(self, frame: Frame) -> None:
         if isinstance(frame, SystemFrame):
             self._handle_system(frame)

@@ -1,0 +1,178 @@
+"""What every audio input and output shares, whatever the device or file.
+
+``InputTransport`` is the head of the pipeline: on ``StartFrame`` it starts a
+producer task that reads audio from its source (``read_audio``, 16 kHz mono
+s16le in chunks of any size), cuts it into ``InputAudioFrame``s of exactly
+``frame_ms`` (the last one padded with silence) whose ``t`` counts samples,
+and ends with one ``EndFrame`` when the source is exhausted.
+
+``OutputTransport`` is the tail: it plays ``OutputAudioFrame``s through
+``write``/``drain``/``abort`` and publishes ``audio_started``,
+``audio_stopped`` and ``interrupted``. Every frame is passed on, so the
+pipeline's sink sees it; ``EndFrame`` only after playback has drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from .. import events as ev
+from ..frames import (
+    SAMPLE_RATE,
+    CancelFrame,
+    DataFrame,
+    EndFrame,
+    ErrorFrame,
+    InputAudioFrame,
+    InterruptionFrame,
+    OutputAudioFrame,
+    StartFrame,
+    SystemFrame,
+    TTSStoppedFrame,
+)
+from ..processor import FrameProcessor
+
+log = logging.getLogger(__name__)
+
+DRAIN_SLACK_SECONDS = 5.0
+"""How much longer than the queued audio a drain may take before it is given up."""
+
+
+class InputTransport(FrameProcessor):
+    """Base of microphone-like inputs. Subclasses implement ``read_audio``."""
+
+    def __init__(self, frame_ms: int = 30, name: str | None = None) -> None:
+        super().__init__(name)
+        if frame_ms <= 0 or SAMPLE_RATE * frame_ms % 1000:
+            raise ValueError(f"frame_ms must be a positive whole number of samples at 16 kHz, got {frame_ms}")
+        self.frame_ms = frame_ms
+        self.frame_bytes = SAMPLE_RATE * frame_ms // 1000 * 2
+        self.samples_delivered = 0
+        self._producer: asyncio.Task[None] | None = None
+        self._end_delivered = False
+
+    async def read_audio(self) -> AsyncIterator[bytes]:
+        """Yield 16 kHz mono s16le chunks until the source ends."""
+        raise NotImplementedError
+        yield b""  # pragma: no cover
+
+    async def process_frame(self, frame: DataFrame) -> None:
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame)
+            if self._producer is None:
+                self._producer = asyncio.create_task(self._produce(), name=f"{self.name}-producer")
+        elif isinstance(frame, EndFrame):
+            # The runner is stopping: stop reading, pass the end on (only once).
+            await self._stop_producer()
+            self._deliver_end()
+        else:
+            await self.push_frame(frame)
+
+    def on_system_frame(self, frame: SystemFrame) -> None:
+        if isinstance(frame, CancelFrame) and self._producer is not None:
+            self._producer.cancel()
+
+    def _deliver_end(self) -> None:
+        if not self._end_delivered:
+            self._end_delivered = True
+            self.deliver(EndFrame())
+
+    def _deliver_audio(self, pcm: bytes) -> None:
+        t = self.samples_delivered / SAMPLE_RATE
+        self.samples_delivered += len(pcm) // 2
+        self.deliver(InputAudioFrame(pcm=pcm, t=t))
+
+    async def _produce(self) -> None:
+        buf = bytearray()
+        try:
+            async for chunk in self.read_audio():
+                buf += chunk
+                while len(buf) >= self.frame_bytes:
+                    self._deliver_audio(bytes(buf[: self.frame_bytes]))
+                    del buf[: self.frame_bytes]
+            if buf:
+                self._deliver_audio(bytes(buf) + bytes(self.frame_bytes - len(buf)))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("%s: audio input failed", self.name)
+            self.report_error(f"audio input failed: {exc}")
+            self.deliver(ErrorFrame(where=self.name, message=str(exc), fatal=True))
+        self._deliver_end()
+
+    async def _stop_producer(self) -> None:
+        task, self._producer = self._producer, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def stop(self) -> None:
+        await self._stop_producer()
+        await super().stop()
+
+
+class OutputTransport(FrameProcessor):
+    """Base of speaker-like outputs. Subclasses implement write / drain / abort."""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self.playing_turn: int | None = None
+        self._interrupted_turns: set[int] = set()
+
+    # ----------------------------------------------------------- subclass API
+    async def write(self, pcm: bytes, sample_rate: int) -> None:
+        """Queue mono s16le audio for playback (may wait while the buffer is full)."""
+        raise NotImplementedError
+
+    async def drain(self) -> None:
+        """Return once everything written has been played."""
+
+    def abort(self) -> None:
+        """Stop playback at once and drop everything not yet played (synchronous)."""
+
+    # ----------------------------------------------------------- frames
+    async def process_frame(self, frame: DataFrame) -> None:
+        if isinstance(frame, OutputAudioFrame):
+            await self._play(frame)
+        elif isinstance(frame, TTSStoppedFrame):
+            if frame.turn == self.playing_turn:
+                await self.drain()
+                self._finish(frame.turn, interrupted=False)
+        elif isinstance(frame, EndFrame):
+            await self.drain()
+            if self.playing_turn is not None:
+                self._finish(self.playing_turn, interrupted=False)
+        await self.push_frame(frame)
+
+    async def _play(self, frame: OutputAudioFrame) -> None:
+        if frame.turn in self._interrupted_turns:
+            return  # never resume a reply that was interrupted
+        if frame.turn != self.playing_turn:
+            if self.playing_turn is not None:  # a new reply without the old one's stop
+                await self.drain()
+                self._finish(self.playing_turn, interrupted=False)
+            self.playing_turn = frame.turn
+            self.events.publish(ev.AUDIO_STARTED, turn=frame.turn)
+        if frame.pcm:
+            await self.write(frame.pcm, frame.sample_rate)
+
+    def _finish(self, turn: int, interrupted: bool) -> None:
+        self.playing_turn = None
+        self.events.publish(ev.AUDIO_STOPPED, turn=turn, interrupted=interrupted)
+
+    def on_system_frame(self, frame: SystemFrame) -> None:
+        if isinstance(frame, InterruptionFrame):
+            turn = self.playing_turn
+            self.abort()
+            if turn is not None:
+                self._interrupted_turns.add(turn)
+                if len(self._interrupted_turns) > 64:
+                    self._interrupted_turns.discard(min(self._interrupted_turns))
+                self.events.publish(ev.INTERRUPTED, turn=turn)
+                self._finish(turn, interrupted=True)
+        elif isinstance(frame, CancelFrame):
+            self.abort()
