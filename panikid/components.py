@@ -36,6 +36,24 @@ class Components:
     tts: PiperEngine
     load_seconds: dict[str, float]
 
+    def warm_up(self, system_prompt: str) -> None:
+        """Run each model once so the first turn is as fast as the others (blocking).
+
+        llama.cpp keeps the evaluated system prompt in its cache, so later turns
+        only evaluate the user's words.
+        """
+        import threading
+
+        from .llm import system_prompt as full_prompt
+
+        started = time.perf_counter()
+        self.stt.transcribe(bytes(16000 * 2))
+        messages = [{"role": "system", "content": full_prompt(system_prompt)}, {"role": "user", "content": "Hi."}]
+        for _ in self.llm.stream(messages, threading.Event()):
+            break
+        self.tts.synthesize_all("Ready.")
+        self.load_seconds["warm_up"] = round(time.perf_counter() - started, 3)
+
     def segmenter(self, cfg: Config) -> EndOfTurnSegmenter:
         v = cfg.vad
         return EndOfTurnSegmenter(v.speech_seconds, v.silence_seconds, v.max_seconds, v.no_speech_seconds)
@@ -67,7 +85,7 @@ def load_stt(cfg: Config) -> WhisperEngine:
     path = models.resolve("stt", cfg.stt.model, cfg.models)
     s = cfg.stt
     try:
-        return WhisperEngine(path, s.language, s.beam_size, s.compute_type, s.threads)
+        return WhisperEngine(path, s.language, s.beam_size, s.compute_type, s.threads, s.audio_context)
     except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError on bad models
         raise ComponentError(f"stt.model: cannot load {path}: {exc}") from exc
 
@@ -99,5 +117,7 @@ def load_all(cfg: Config) -> Components:
         tts = _timed(times, "tts", load_tts, cfg)
     except models.ModelError as exc:
         raise ComponentError(str(exc)) from exc
+    comps = Components(wake, vad, stt, llm, tts, times)
+    comps.warm_up(cfg.llm.system_prompt)
     log.info("models loaded in %s", times)
-    return Components(wake, vad, stt, llm, tts, times)
+    return comps

@@ -12,6 +12,7 @@ unknown keys are errors, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -74,7 +75,7 @@ class VadConfig:
     silence_seconds: float = _opt(0.6, "Silence that ends the user's turn.", min=0.1, max=5.0)
     max_seconds: float = _opt(15.0, "Longest user turn.", min=1.0, max=120.0)
     no_speech_seconds: float = _opt(5.0, "Give up when nothing is said this long after the wake word.", min=0.5, max=60.0)
-    pre_roll_seconds: float = _opt(0.0, "Audio kept from before the end of the wake word.", min=0.0, max=1.0)
+    pre_roll_seconds: float = _opt(0.3, "The command starts this long before the wake word was detected (detection lags the spoken word).", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class SttConfig:
     beam_size: int = _opt(1, "Beam size (1 is fastest).", min=1, max=10)
     compute_type: str = _opt("int8", "CTranslate2 compute type.", choices=["int8", "int8_float32", "float32", "default"])
     threads: int = _opt(0, "CPU threads; 0 = all cores.", min=0, max=64)
+    audio_context: str = _opt("adaptive", "Encoder input: 'adaptive' (the utterance plus 10 s, ~4x faster) or 'full' (always 30 s).", choices=["adaptive", "full"])
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ def _coerce(key: str, f: dataclasses.Field[Any], tp: Any, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         value = float(value)
+        if not math.isfinite(value):  # nan would pass every min/max comparison
+            raise bad
     elif tp is str:
         if not isinstance(value, str):
             raise bad
@@ -171,7 +175,7 @@ def _coerce(key: str, f: dataclasses.Field[Any], tp: Any, value: Any) -> Any:
         raise bad
     if "max" in md and value > md["max"]:
         raise bad
-    if "pattern" in md and not re.match(md["pattern"], value):
+    if "pattern" in md and not re.fullmatch(md["pattern"], value):  # "$" alone lets a newline through
         raise ConfigError(f"{key}: got {value!r}, must match {md['pattern']}")
     return value
 
@@ -272,10 +276,15 @@ def load(explicit: str | None = None, environ: typing.Mapping[str, str] | None =
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
         source = str(path)
-    apply_env(data, environ)
+    from_env = apply_env(data, environ)
     try:
         return build(data, source)
     except ConfigError as exc:
+        # Point at the environment variable when the bad value came from one.
+        for key in from_env:
+            if str(exc).startswith(f"{key}:"):
+                var = "PANIKID_" + key.replace(".", "_").upper()
+                raise ConfigError(f"{exc} (set by the environment variable {var})") from None
         raise ConfigError(f"{source}: {exc}") from None
 
 

@@ -32,6 +32,7 @@ TURN = "turn"
 ERROR = "error"
 INTERRUPTED = "interrupted"
 NO_SPEECH = "no_speech"
+TURN_ABANDONED = "turn_abandoned"
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,10 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "t": round(self.t, 3), **self.data}
+        # "type" and "t" are the contract of every line: a data key of the same
+        # name (a frame's stream time ``t``, say) must not overwrite them.
+        rest = {k: v for k, v in self.data.items() if k not in ("type", "t")}
+        return {"type": self.type, "t": round(self.t, 3), **rest}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
@@ -94,13 +98,15 @@ class EventBus:
         self.history.append(event)
         if len(self.history) > self.history_limit:
             del self.history[: len(self.history) - self.history_limit]
+        # Subscribers first: events a listener derives from this one (a state
+        # change, a turn summary) then follow it in every stream.
+        for sub in list(self._subs):
+            sub.offer(event)
         for listener in list(self._listeners):
             try:
                 listener(event)
             except Exception:  # a broken listener must not break the others
                 log.exception("event listener failed on %s", type)
-        for sub in list(self._subs):
-            sub.offer(event)
         return event
 
     def listen(self, callback: Callable[[Event], None]) -> None:
@@ -108,6 +114,8 @@ class EventBus:
         self._listeners.append(callback)
 
     def subscribe(self, maxsize: int = 1000) -> Subscription:
+        if maxsize < 1:  # asyncio.Queue(0) would be unbounded
+            raise ValueError(f"subscribe: maxsize must be at least 1, got {maxsize}")
         sub = Subscription(self, maxsize)
         self._subs.append(sub)
         return sub

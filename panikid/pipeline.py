@@ -52,6 +52,9 @@ class PipelineRunner:
 
     async def start(self, timeout: float = 120.0) -> None:
         """Set up every processor (load models) and start the frame flow."""
+        for p in self.pipeline.processors:
+            # Errors reach the runner's bus even if a subclass's setup forgets super().setup().
+            p.events = self.events
         async with asyncio.timeout(timeout):
             for p in self.pipeline.processors:
                 await p.setup(self.events)

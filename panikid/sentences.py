@@ -12,9 +12,17 @@ import re
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "no", "approx",
 }
-_END = re.compile(r"([.!?…]+[\"')\]]*|[:;]|\n)(\s+|$)")
+# A sentence ends at . ! ? … (with closing quotes or brackets) or : ; followed by
+# whitespace or the end of the text, or at a line break whatever follows it
+# (markdown lists and headings have no final punctuation).
+# Group 1 is the terminator, group 2 the whitespace after it.
+_END = re.compile(r"([.!?…]+[\"')\]]*(?=\s|$)|[:;](?=\s|$)|\n)(\s*)")
+_FENCE = "```"
+# "1." starting a numbered list item (at the start of a line) ends no sentence.
+_LIST_NUMBER = re.compile(r"(?:\A|\n)[ \t]*\d+\.\Z")
 _MARKDOWN = [
     (re.compile(r"```.*?```", re.S), " "),
+    (re.compile(r"```.*\Z", re.S), " "),  # a code block cut off by the end of the reply
     (re.compile(r"`([^`]*)`"), r"\1"),
     (re.compile(r"\*\*([^*]*)\*\*"), r"\1"),
     (re.compile(r"(?<!\w)[*_]([^*_]+)[*_](?!\w)"), r"\1"),
@@ -51,7 +59,12 @@ class SentenceSplitter:
             if m.end() == len(self._buf) and not m.group(2):
                 # Punctuation at the very end: wait for what follows ("3.5", "e.g.").
                 break
-            if self._is_abbreviation(candidate) or len(candidate.strip()) < self.min_chars:
+            if (
+                self._is_abbreviation(candidate)
+                or len(candidate.strip()) < self.min_chars
+                or candidate.count(_FENCE) % 2  # inside a code block: never split it
+                or _LIST_NUMBER.search(candidate)
+            ):
                 search_from = m.end()
                 continue
             sentence = clean_for_speech(candidate)

@@ -24,6 +24,18 @@ log = logging.getLogger(__name__)
 _NOISE = re.compile(r"\[[^\]]*\]|\([^)]*\)|♪")
 
 
+CONTEXT_PADDING_FRAMES = 1000
+"""Adaptive audio context: the encoder sees the utterance plus 10 s of silence.
+
+Whisper's encoder always runs over 30 s (3000 mel frames), which costs most of
+the STT time for a 2 s command. Encoding only the utterance plus 10 s of
+padding is ~4x faster and, measured on spoken commands, gives the same text;
+with less padding the decoder tends to repeat itself. A decode that runs into
+its token limit (a loop) is redone over the full 30 s.
+"""
+FULL_FRAMES = 3000
+
+
 class WhisperEngine:
     def __init__(
         self,
@@ -32,11 +44,15 @@ class WhisperEngine:
         beam_size: int = 1,
         compute_type: str = "int8",
         threads: int = 0,
+        audio_context: str = "adaptive",
     ) -> None:
         from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
 
         self.language = language
         self.beam_size = beam_size
+        self.audio_context = audio_context
         self.model = WhisperModel(
             str(model_dir),
             device="cpu",
@@ -44,10 +60,23 @@ class WhisperEngine:
             cpu_threads=threads or (os.cpu_count() or 1),
             local_files_only=True,
         )
+        multilingual = self.model.model.is_multilingual
+        self._tokenizer = Tokenizer(
+            self.model.hf_tokenizer, multilingual, task="transcribe",
+            language=language if multilingual else None,
+        )
+        self._prompt = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
+        self._suppress = get_suppressed_tokens(self._tokenizer, (-1,))
+        self.fallbacks = 0
 
     def transcribe(self, pcm: bytes) -> str:
         """16 kHz mono s16le in, text out (blocking: call from a worker thread)."""
         audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        if self.audio_context == "adaptive":
+            text = self._transcribe_short(audio)
+            if text is not None:
+                return clean_transcript(text)
+            self.fallbacks += 1
         segments, _info = self.model.transcribe(
             audio,
             language=self.language,
@@ -58,6 +87,33 @@ class WhisperEngine:
         )
         text = " ".join(s.text.strip() for s in segments)  # decoding happens here
         return clean_transcript(text)
+
+    def _transcribe_short(self, audio: np.ndarray) -> str | None:
+        """One encoder pass over the utterance plus padding; None when it did not end cleanly."""
+        from faster_whisper.transcribe import get_ctranslate2_storage
+
+        features = self.model.feature_extractor(audio)
+        frames = features.shape[-1]
+        if frames + CONTEXT_PADDING_FRAMES >= FULL_FRAMES:
+            return None  # a long utterance: the normal path handles it
+        n = frames + CONTEXT_PADDING_FRAMES
+        padded = np.zeros((features.shape[0], n), dtype=features.dtype)
+        padded[:, :frames] = features
+        seconds = len(audio) / 16000
+        max_new = int(10 + 6 * seconds)  # a generous words-per-second bound
+        result = self.model.model.generate(
+            get_ctranslate2_storage(np.ascontiguousarray(padded[None])),
+            [self._prompt],
+            beam_size=self.beam_size,
+            max_length=len(self._prompt) + max_new,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+        )
+        tokens = [t for t in result[0].sequences_ids[0] if t < self._tokenizer.eot]
+        if len(tokens) >= max_new:
+            log.info("short-context decode hit its limit, retrying over 30 s")
+            return None
+        return self._tokenizer.decode(tokens)
 
 
 def clean_transcript(text: str) -> str:

@@ -36,3 +36,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
         env=full_env, cwd=cwd or REPO,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two texts are (0..1), on letters and digits only: numbers come back
+    from speech recognition in other spellings ("12:00" as "1200")."""
+    import difflib
+    import re
+
+    def norm(x: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", x.lower())
+
+    return difflib.SequenceMatcher(None, norm(a), norm(b)).ratio()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, run_cli
+from helpers import REPO, run_cli, similarity
 from pulse import PulseServer, pulse_server
 
 pytestmark = pytest.mark.audio
@@ -105,10 +104,8 @@ def test_voice_loop_through_portaudio(pulse: PulseServer, wake_and_command: Path
     assert code == 0, daemon.stderr[-2000:]
     samples = np.frombuffer(heard_pcm, dtype=np.int16)
     assert np.abs(samples).max() > 1000, "nothing reached the speaker"
-    heard = components.stt.transcribe(heard_pcm).lower()
-    reply_words = set(re.findall(r"[a-z']+", reply.lower()))
-    heard_words = set(re.findall(r"[a-z']+", heard))
-    assert len(reply_words & heard_words) >= min(3, len(reply_words)), (reply, heard)
+    heard = components.stt.transcribe(heard_pcm)
+    assert similarity(reply, heard) >= 0.6, (reply, heard)
 
 
 def test_unknown_device_name_is_a_clear_error(pulse: PulseServer) -> None:

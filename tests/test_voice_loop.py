@@ -11,13 +11,13 @@ import pytest
 
 from panikid import fixtures
 
-from helpers import Result, run_cli
+from helpers import Result, run_cli, similarity
 
 REQUIRED = ["ready", "wake", "speech_started", "speech_stopped", "transcript", "reply", "audio_started", "turn"]
 
 
 def words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z']+", text.lower()))
+    return set(re.findall(r"[a-z0-9']+", text.lower()))
 
 
 def rms(path: Path) -> float:
@@ -66,8 +66,8 @@ def test_reply_wav_speaks_the_reply(fast_run: tuple[Result, Path]) -> None:
     reply = res.of_type("reply")[0]["text"]
     heard = run_cli("transcribe", str(out))
     assert heard.code == 0, heard.stderr
-    common = words(reply) & words(heard.stdout)
-    assert len(common) >= min(3, len(words(reply))), (reply, heard.stdout)
+    # Numbers come back in other spellings ("12:00" as "1200"): compare letters and digits.
+    assert similarity(reply, heard.stdout) >= 0.6, (reply, heard.stdout)
 
 
 def test_command_straight_after_the_wake_word_is_kept_whole(wake_no_pause: Path) -> None:
