@@ -206,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PROBLEM
     from .audio.wav import AudioInputError
     from .components import ComponentError
+    from .daemon import AudioNotFlowingError
     from .models import ModelError
 
     try:
@@ -226,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ComponentError, ModelError) as exc:
         print(f"panikid: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except AudioInputError as exc:
+    except (AudioInputError, AudioNotFlowingError) as exc:
         print(f"panikid: {exc}", file=sys.stderr)
         return EXIT_PROBLEM
     except UserError as exc:

@@ -107,6 +107,19 @@ def load_tts(cfg: Config) -> PiperEngine:
         raise ComponentError(f"tts.voice: cannot load {path}: {exc}") from exc
 
 
+def release_free_memory() -> None:
+    """Hand memory freed while loading (Whisper's weight conversion) back to the system."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name:
+        try:
+            ctypes.CDLL(name).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+
+
 def load_all(cfg: Config) -> Components:
     times: dict[str, float] = {}
     try:
@@ -119,5 +132,6 @@ def load_all(cfg: Config) -> Components:
         raise ComponentError(str(exc)) from exc
     comps = Components(wake, vad, stt, llm, tts, times)
     comps.warm_up(cfg.llm.system_prompt)
+    release_free_memory()
     log.info("models loaded in %s", times)
     return comps

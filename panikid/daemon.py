@@ -13,13 +13,20 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol
 
 from . import events as ev
 from .components import Components, load_all
 from .config import Config
 from .events import Event, EventBus, Subscription
-from .frames import InterruptionFrame
+from .frames import (
+    Frame,
+    InterruptionFrame,
+    ListenFrame,
+    MuteFrame,
+    TranscriptionFrame,
+    TTSSpeakFrame,
+)
 from .llm import AssistantProcessor
 from .metrics import TurnMetrics
 from .pipeline import Pipeline, PipelineRunner
@@ -27,13 +34,29 @@ from .processor import FrameProcessor
 from .state import State, StateMachine
 from .stt import STTProcessor
 from .tts import SentenceAggregator, TTSProcessor
-from .turn import TurnDetector
+from .turn import TurnDetector, next_turn_id
 from .wake import WakeWordProcessor
 
 log = logging.getLogger(__name__)
 
 STOP_DEADLINE = 3.0
 """SIGTERM/SIGINT: seconds the daemon gives the pipeline before cutting everything."""
+SURFACE_DEADLINE = 5.0
+"""Starting or stopping one surface (MQTT, WebSocket, ...) never takes longer."""
+AUDIO_DEADLINE = 10.0
+"""After start, the first audio frame must arrive within this, or the input is broken."""
+
+
+class AudioNotFlowingError(Exception):
+    """The input was opened but delivers no audio."""
+
+
+class Surface(Protocol):
+    """Something that exposes the assistant (MQTT, WebSocket, systemd notify)."""
+
+    async def start(self, daemon: Daemon) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass
@@ -90,8 +113,15 @@ def make_transports(
 
 
 class Daemon:
-    def __init__(self, cfg: Config, opts: RunOptions, components: Components | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        opts: RunOptions,
+        components: Components | None = None,
+        surfaces: list[Surface] | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.surfaces: list[Surface] = list(surfaces or [])
         self.opts = opts
         self.components = components
         self.bus = EventBus()
@@ -135,7 +165,68 @@ class Daemon:
             out.write(e.to_json() + "\n")
             out.flush()
 
+    # ---------------------------------------------------------------- control
+    # Every surface (MQTT, WebSocket, signals) acts on the assistant through
+    # these methods; commands are validated before they get here.
+    def _queue(self, frame: Frame) -> None:
+        if self.pipeline is None:
+            raise RuntimeError("the assistant is not running yet")
+        self.pipeline.queue_frame(frame)
+
+    def mute(self, muted: bool) -> None:
+        self._queue(MuteFrame(muted))
+        self.bus.publish("mute" if muted else "unmute")
+
+    def listen(self) -> None:
+        """Start a turn as if the wake word had been heard."""
+        self._queue(InterruptionFrame(reason="listen"))
+        self.bus.publish("listen")
+        self._queue(ListenFrame())
+
+    def stop_turn(self) -> None:
+        """Cancel the current turn and its playback."""
+        self._queue(InterruptionFrame(reason="stop"))
+
+    def say(self, text: str) -> int:
+        """Speak ``text`` (no LLM); returns the turn id."""
+        turn = next_turn_id()
+        self._queue(TTSSpeakFrame(turn, text, last=True))
+        return turn
+
+    def ask(self, text: str) -> int:
+        """Answer ``text`` aloud as if it had been spoken; returns the turn id."""
+        turn = next_turn_id()
+        self.bus.publish(ev.TRANSCRIPT, turn=turn, text=text, source="command")
+        self._queue(TranscriptionFrame(turn, text))
+        return turn
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def wake(self) -> WakeWordProcessor | None:
+        if self.pipeline is None:
+            return None
+        return next((p for p in self.pipeline.processors if isinstance(p, WakeWordProcessor)), None)
+
     # ---------------------------------------------------------------- run
+    async def _start_surfaces(self) -> None:
+        for surface in self.surfaces:
+            try:
+                async with asyncio.timeout(SURFACE_DEADLINE):
+                    await surface.start(self)
+            except Exception as exc:  # a surface never takes the voice loop down
+                log.exception("%s did not start", type(surface).__name__)
+                self.bus.publish(ev.ERROR, where=type(surface).__name__, message=str(exc))
+
+    async def _stop_surfaces(self) -> None:
+        for surface in reversed(self.surfaces):
+            try:
+                async with asyncio.timeout(SURFACE_DEADLINE):
+                    await surface.stop()
+            except Exception:
+                log.exception("%s did not stop cleanly", type(surface).__name__)
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         writer = sub = None
@@ -146,13 +237,16 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._stop.set)
         ticker = asyncio.create_task(self._tick_state())
+        runner: PipelineRunner | None = None
         try:
+            await self._start_surfaces()
             comps = self.components or await asyncio.to_thread(load_all, self.cfg)
             self.components = comps
             tin, tout = make_transports(self.cfg, self.opts, comps.tts.sample_rate, self._hold)
             self.pipeline = build_pipeline(self.cfg, comps, tin, tout)
             runner = PipelineRunner(self.pipeline, self.bus)
             await runner.start()
+            await self._wait_for_audio()
             self.bus.publish(ev.READY, input=self.opts.input_wav or "microphone",
                              output=self.opts.output_wav or ("none" if self.opts.input_wav else "speaker"),
                              load_seconds=comps.load_seconds)
@@ -164,13 +258,29 @@ class Daemon:
                 t.cancel()
             if self._stop.is_set():
                 log.info("stopping: the reply in progress is cut")
-            await runner.cancel(timeout=STOP_DEADLINE / 2)
             return 0
         finally:
             ticker.cancel()
+            if runner is not None:
+                await runner.cancel(timeout=STOP_DEADLINE / 3)
+            await self._stop_surfaces()
             if writer is not None and sub is not None:
                 sub.close()  # the writer drains what is queued, then ends
                 try:
                     await asyncio.wait_for(writer, timeout=1.0)
                 except (TimeoutError, asyncio.CancelledError):
                     writer.cancel()
+
+    async def _wait_for_audio(self) -> None:
+        """Ready means hearing: wait (bounded) for the first audio frame."""
+        wake = self.wake
+        if wake is None:
+            return
+        try:
+            async with asyncio.timeout(AUDIO_DEADLINE):
+                await wake.first_audio.wait()
+        except TimeoutError:
+            if not self.pipeline or not self.pipeline.ended.is_set():
+                raise AudioNotFlowingError(
+                    f"no audio arrived from the input within {AUDIO_DEADLINE:.0f} s"
+                ) from None

@@ -32,12 +32,25 @@ TTS_STARTED = "tts_started"
 
 class PiperEngine:
     def __init__(self, model_path: Path, length_scale: float = 1.0, speaker_id: int = 0) -> None:
+        import json
+
+        import onnxruntime
         from piper import PiperVoice, SynthesisConfig
+        from piper.config import PiperConfig
 
         config_path = Path(f"{model_path}.json")
         if not config_path.is_file():
             raise FileNotFoundError(f"tts.voice: {config_path} (the voice's config) does not exist")
-        self.voice = PiperVoice.load(model_path, config_path)
+        # Without onnxruntime's memory arena, memory used by a long sentence is
+        # given back afterwards instead of being kept for good (~100 MB here).
+        opts = onnxruntime.SessionOptions()
+        opts.enable_cpu_mem_arena = False
+        opts.log_severity_level = 3
+        session = onnxruntime.InferenceSession(
+            str(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        with open(config_path, encoding="utf-8") as f:
+            self.voice = PiperVoice(config=PiperConfig.from_dict(json.load(f)), session=session)
         self.sample_rate = int(self.voice.config.sample_rate)
         multi = self.voice.config.num_speakers > 1
         self.syn_config = SynthesisConfig(

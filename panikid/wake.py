@@ -8,7 +8,9 @@ before it, so a command spoken straight after the wake word is kept whole.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from . import events as ev
@@ -70,6 +72,10 @@ class WakeWordProcessor(FrameProcessor):
         self.detector = WakeDetector(chosen, cooldown_seconds)
         self.muted = False
         self.detections = 0
+        self.audio_frames = 0
+        self.last_audio = 0.0
+        """Monotonic time of the last audio frame (the watchdog's sign of life)."""
+        self.first_audio = asyncio.Event()
 
     def on_system_frame(self, frame: SystemFrame) -> None:
         if isinstance(frame, MuteFrame):
@@ -87,6 +93,9 @@ class WakeWordProcessor(FrameProcessor):
         if not isinstance(frame, InputAudioFrame):
             await self.push_frame(frame)
             return
+        self.audio_frames += 1
+        self.last_audio = time.monotonic()
+        self.first_audio.set()
         await self.push_frame(frame)
         if self.muted:
             return
