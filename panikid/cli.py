@@ -59,8 +59,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.events:
         events_out = open(args.events, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
     try:
+        from .surfaces import build_surfaces
+
         opts = RunOptions(args.input, args.output, args.pace, events_out)
-        return asyncio.run(Daemon(cfg, opts).run())
+        return asyncio.run(Daemon(cfg, opts, surfaces=build_surfaces(cfg)).run())
     finally:
         if events_out not in (None, sys.stdout):
             events_out.close()  # type: ignore[union-attr]

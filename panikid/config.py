@@ -106,6 +106,43 @@ class TtsConfig:
 
 
 @dataclass(frozen=True)
+class RouterConfig:
+    policy: str = _opt("local-first", "Which brain answers: local-first, cloud-first, local-only or cloud-only.",
+                       choices=["local-first", "cloud-first", "local-only", "cloud-only"])
+
+
+@dataclass(frozen=True)
+class CloudConfig:
+    provider: str = _opt("none", "Cloud LLM provider.", choices=["none", "openai", "azure", "anthropic", "gemini"])
+
+
+@dataclass(frozen=True)
+class ContextConfig:
+    strategy: str = _opt("sliding-window", "How the conversation history is kept within its budget.",
+                         choices=["sliding-window", "summarize"])
+
+
+@dataclass(frozen=True)
+class IntentsConfig:
+    enabled: bool = _opt(True, "Answer everyday commands (time, timers, volume, stop) without the LLM.")
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool = _opt(False, "Connect to an MQTT broker (Home Assistant, Node-RED).")
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    enabled: bool = _opt(True, "Serve the local WebSocket API, /healthz, /metrics and the status page.")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    watchdog: bool = _opt(True, "Under systemd: send watchdog keep-alives while the pipeline is alive.")
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
     cache_dir: str = _opt("", "Where models named 'hf:...' are stored; empty = ~/.cache/panikid/models.")
     allow_download: bool = _opt(True, "Allow downloading 'hf:...' models that are not in the cache yet.")
@@ -120,6 +157,13 @@ class Config:
     stt: SttConfig = field(default_factory=SttConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
+    router: RouterConfig = field(default_factory=RouterConfig)
+    cloud: CloudConfig = field(default_factory=CloudConfig)
+    context: ContextConfig = field(default_factory=ContextConfig)
+    intents: IntentsConfig = field(default_factory=IntentsConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     source: str = field(default="built-in defaults", compare=False)
 
