@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("text", metavar="TEXT")
     a.add_argument("--backend", choices=["auto", "local", "cloud"], default="auto")
 
-    add("check", cmd_check, "check configuration, models and audio devices (exit 0 healthy, 1 problems, 2 invalid config)")
+    add("check", cmd_check,
+        "check configuration, models and audio devices (exit 0 healthy, 1 problems, 2 invalid config)")
     add("devices", cmd_devices, "list capture and playback devices")
 
     m = add("models", cmd_models, "list the models or verify their checksums")

@@ -240,8 +240,9 @@ class Daemon:
         runner: PipelineRunner | None = None
         try:
             await self._start_surfaces()
-            comps = self.components or await asyncio.to_thread(load_all, self.cfg)
-            self.components = comps
+            if self.components is None:
+                self.components = await asyncio.to_thread(load_all, self.cfg)
+            comps: Components = self.components
             tin, tout = make_transports(self.cfg, self.opts, comps.tts.sample_rate, self._hold)
             self.pipeline = build_pipeline(self.cfg, comps, tin, tout)
             runner = PipelineRunner(self.pipeline, self.bus)

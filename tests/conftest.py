@@ -8,6 +8,7 @@ import pytest
 
 from panikid import fixtures
 
+
 @pytest.fixture(scope="session")
 def speech_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("speech")

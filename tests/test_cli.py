@@ -6,10 +6,9 @@ import wave
 from pathlib import Path
 
 import numpy as np
+from helpers import run_cli
 
 from panikid import __version__, fixtures
-
-from helpers import run_cli
 
 
 def assert_clean_error(res, code: int, *needles: str) -> None:

@@ -28,7 +28,6 @@ from panikid.frames import (
     TTSStoppedFrame,
     TurnAbandonedFrame,
     UserStartedSpeakingFrame,
-    UserStoppedSpeakingFrame,
     UtteranceFrame,
     WakeWordFrame,
 )
@@ -221,7 +220,7 @@ def test_interruption_cancels_generation_in_the_worker() -> None:
         runner = PipelineRunner(pipe)
         await runner.start()
         pipe.queue_frame(TranscriptionFrame(1, "talk a lot"))
-        while backend.produced < 5:
+        while backend.produced < 5:  # noqa: ASYNC110 (the backend runs in a thread)
             await asyncio.sleep(0.01)
         pipe.queue_frame(InterruptionFrame())
         await asyncio.to_thread(backend.cancelled.wait, 5)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import Result, run_cli, similarity
 
 from panikid import fixtures
-
-from helpers import Result, run_cli, similarity
 
 REQUIRED = ["ready", "wake", "speech_started", "speech_stopped", "transcript", "reply", "audio_started", "turn"]
 

@@ -74,8 +74,8 @@ class FileInputTransport(InputTransport):
             else:
                 # As fast as the pipeline takes the audio, never further ahead.
                 await asyncio.sleep(0)
-                while self._next is not None and self._next.queued() > FAST_BACKLOG_FRAMES:
-                    await asyncio.sleep(0.001)
+                while self._next is not None and self._next.queued() > FAST_BACKLOG_FRAMES:  # noqa: ASYNC110
+                    await asyncio.sleep(0.001)  # polling a queue length: there is no event to wait on
                 if self.hold is not None:
                     await self.hold.wait()
             yield self.pcm[pos : pos + self.frame_bytes]
