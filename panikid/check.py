@@ -85,7 +85,14 @@ CHECKS: list[tuple[str, Callable[[Config], list[Finding]]]] = [
     ("models", _check_models),
     ("audio", _check_audio),
     ("permissions", lambda cfg: _check_groups()),
+    ("service", lambda cfg: _check_service()),
 ]
+
+
+def _check_service() -> list[Finding]:
+    from .service.install_check import service_findings
+
+    return service_findings()
 
 
 def run_checks(cfg: Config, out: TextIO) -> int:

@@ -31,7 +31,9 @@ class UserError(Exception):
 
 def _setup_logging(cfg: Config | None, verbose: bool) -> None:
     level = logging.DEBUG if verbose else getattr(logging, (cfg.general.log_level if cfg else "info").upper())
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .service.logging import setup_logging
+
+    setup_logging(level)  # the journal under systemd, stderr otherwise; secrets and audio redacted
 
 
 def _load_config(args: argparse.Namespace) -> Config:
@@ -96,21 +98,34 @@ def cmd_say(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     import threading
 
-    from .components import load_llm
-    from .llm import AssistantProcessor
+    from .brains.factory import policy_for
+    from .components import load_llm, load_router
+    from .llm import APOLOGY, AssistantProcessor
 
     cfg = _load_config(args)
     if not args.text.strip():
         raise UserError("ask: the question is empty")
-    if args.backend == "cloud":
-        raise UserError("ask: no cloud backend is configured (only the local model is available)")
-    backend = load_llm(cfg)
-    messages = AssistantProcessor(backend, cfg.llm.system_prompt).messages_for(args.text)
-    for piece in backend.stream(messages, threading.Event()):
+    if args.backend == "cloud" and cfg.cloud.provider == "none":
+        raise UserError("ask: no cloud backend is configured (set cloud.provider, cloud.model and the API key)")
+    policy = policy_for(args.backend, cfg.router.policy)
+    local = load_llm(cfg) if policy != "cloud-only" else None
+    router = load_router(cfg, local)
+    messages = AssistantProcessor(router, cfg.llm.system_prompt, persona=cfg.context.persona).messages_for(args.text)
+    wrote = False
+    for piece in router.stream(messages, threading.Event(), policy=policy):
         sys.stdout.write(piece)
         sys.stdout.flush()
+        wrote = True
+    outcome = router.last
+    if outcome.error is not None and not wrote:
+        sys.stdout.write(APOLOGY)
     sys.stdout.write("\n")
-    print(f"backend: {backend.name}", file=sys.stderr)
+    print(f"backend: {outcome.backend or 'none'}", file=sys.stderr)
+    if outcome.fallback_reason:
+        print(f"fallback: {outcome.fallback_reason}", file=sys.stderr)
+    if outcome.error is not None:
+        print(f"panikid: ask: {outcome.error}", file=sys.stderr)
+        return EXIT_PROBLEM
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from . import models
+from .brains.router import Router
 from .config import Config
 from .llm import LlamaCppBackend, LLMBackend
 from .segmenter import EndOfTurnSegmenter
@@ -35,6 +36,8 @@ class Components:
     llm: LLMBackend
     tts: PiperEngine
     load_seconds: dict[str, float]
+    router: Router | None = None
+    """Local model plus the configured cloud provider, per router.policy."""
 
     def warm_up(self, system_prompt: str) -> None:
         """Run each model once so the first turn is as fast as the others (blocking).
@@ -99,6 +102,16 @@ def load_llm(cfg: Config) -> LLMBackend:
         raise ComponentError(f"llm.model: cannot load {path}: {exc}") from exc
 
 
+def load_router(cfg: Config, local: LLMBackend | None) -> Router:
+    """The router over the local model and the cloud provider (no network at build time)."""
+    from .brains.factory import BrainsConfigError, build_router
+
+    try:
+        return build_router(cfg, local)
+    except BrainsConfigError as exc:
+        raise ComponentError(str(exc)) from exc
+
+
 def load_tts(cfg: Config) -> PiperEngine:
     path = models.resolve("tts", cfg.tts.voice, cfg.models)
     try:
@@ -130,7 +143,7 @@ def load_all(cfg: Config) -> Components:
         tts = _timed(times, "tts", load_tts, cfg)
     except models.ModelError as exc:
         raise ComponentError(str(exc)) from exc
-    comps = Components(wake, vad, stt, llm, tts, times)
+    comps = Components(wake, vad, stt, llm, tts, times, load_router(cfg, llm))
     comps.warm_up(cfg.llm.system_prompt)
     release_free_memory()
     log.info("models loaded in %s", times)

@@ -109,37 +109,78 @@ class TtsConfig:
 class RouterConfig:
     policy: str = _opt("local-first", "Which brain answers: local-first, cloud-first, local-only or cloud-only.",
                        choices=["local-first", "cloud-first", "local-only", "cloud-only"])
+    first_token_seconds: float = _opt(4.0, "Give up on a brain (and try the next) when its first words take longer.", min=0.2, max=120.0)
+    total_seconds: float = _opt(30.0, "Longest time a whole reply may take.", min=1.0, max=600.0)
+    breaker_failures: int = _opt(3, "Failures in a row after which a brain is skipped for a cool-down.", min=1, max=100)
+    breaker_cooldown_seconds: float = _opt(30.0, "How long a failing brain is skipped before it is tried again.", min=1.0, max=3600.0)
 
 
 @dataclass(frozen=True)
 class CloudConfig:
     provider: str = _opt("none", "Cloud LLM provider.", choices=["none", "openai", "azure", "anthropic", "gemini"])
+    model: str = _opt("", "Model name (for azure: the deployment name is used when this is empty).")
+    base_url: str = _opt("", "Server URL; empty = the vendor's own. For openai: any OpenAI-compatible server (Ollama, vLLM, llama.cpp).")
+    api_key_env: str = _opt("", "Environment variable holding the API key; empty = PANIKID_CLOUD_API_KEY, then the vendor's usual variable.", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$|^$")
+    credential: str = _opt("panikid-cloud-api-key", "systemd credential (file in $CREDENTIALS_DIRECTORY) holding the API key.")
+    azure_endpoint: str = _opt("", "azure: the resource endpoint, https://NAME.openai.azure.com.")
+    azure_deployment: str = _opt("", "azure: the deployment name.")
+    api_version: str = _opt("2024-10-21", "azure: the API version.")
+    timeout_seconds: float = _opt(30.0, "Network timeout of one request.", min=1.0, max=600.0)
+    max_tokens: int = _opt(256, "Longest cloud reply, in tokens.", min=8, max=32768)
+    temperature: float = _opt(0.7, "Sampling temperature of the cloud model.", min=0.0, max=2.0)
 
 
 @dataclass(frozen=True)
 class ContextConfig:
     strategy: str = _opt("sliding-window", "How the conversation history is kept within its budget.",
                          choices=["sliding-window", "summarize"])
+    max_tokens: int = _opt(512, "Budget of the remembered conversation, in tokens (the system prompt not counted).", min=0, max=100000)
+    max_turns: int = _opt(8, "Most question/answer pairs remembered.", min=0, max=200)
+    idle_reset_seconds: float = _opt(300.0, "Forget the conversation after this long without a turn; 0 = never.", min=0.0, max=86400.0)
+    persona: str = _opt("", "Extra instructions added to the system prompt (a name, a character, a language).")
 
 
 @dataclass(frozen=True)
 class IntentsConfig:
     enabled: bool = _opt(True, "Answer everyday commands (time, timers, volume, stop) without the LLM.")
+    max_timers: int = _opt(10, "Most timers running at once.", min=1, max=100)
+    actions: list[str] = _opt([], "Your own commands: \"PHRASE | TOPIC | PAYLOAD\" (optional \"| REPLY\"); saying PHRASE publishes PAYLOAD to TOPIC over MQTT.")
 
 
 @dataclass(frozen=True)
 class MqttConfig:
     enabled: bool = _opt(False, "Connect to an MQTT broker (Home Assistant, Node-RED).")
+    host: str = _opt("localhost", "Broker host name or address.")
+    port: int = _opt(1883, "Broker port (8883 is usual with TLS).", min=1, max=65535)
+    topic_prefix: str = _opt("panikid", "Topics live under <topic_prefix>/<device_id>/.", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    discovery_prefix: str = _opt("homeassistant", "Home Assistant discovery prefix; empty = no discovery.", pattern=r"^[A-Za-z0-9_-]{0,64}$")
+    client_id: str = _opt("", "MQTT client id; empty = panikid-<device_id>.")
+    username: str = _opt("", "User name; empty = connect anonymously.")
+    password_file: str = _opt("", "File holding the password (first line); the environment variable PANIKID_MQTT_PASSWORD wins.")
+    tls: bool = _opt(False, "Connect with TLS.")
+    ca_file: str = _opt("", "TLS: CA certificate file to trust; empty = the system's CAs.")
+    keepalive: int = _opt(30, "Seconds between keep-alive pings.", min=5, max=3600)
+    qos_state: int = _opt(1, "QoS of retained state, settings, availability and discovery.", min=0, max=2)
+    qos_event: int = _opt(0, "QoS of events.", min=0, max=2)
+    qos_command: int = _opt(1, "QoS of command subscriptions.", min=0, max=2)
+    reconnect_max_seconds: float = _opt(30.0, "Longest wait between reconnect attempts.", min=1.0, max=600.0)
 
 
 @dataclass(frozen=True)
 class WebConfig:
     enabled: bool = _opt(True, "Serve the local WebSocket API, /healthz, /metrics and the status page.")
+    host: str = _opt("127.0.0.1", "Address to listen on; anything but loopback needs a token.")
+    port: int = _opt(8787, "Port of the HTTP and WebSocket server.", min=1, max=65535)
+    token_file: str = _opt("", "File holding the access token (first line); the environment variable PANIKID_WEB_TOKEN wins.")
+    allowed_origins: list[str] = _opt([], "Browser origins allowed besides the server's own (e.g. 'http://ha.local:8123').")
+    max_message_bytes: int = _opt(4096, "Largest WebSocket message accepted from a client.", min=256, max=1048576)
+    client_queue: int = _opt(256, "Messages queued for one WebSocket client before it is dropped as too slow.", min=8, max=100000)
 
 
 @dataclass(frozen=True)
 class ServiceConfig:
     watchdog: bool = _opt(True, "Under systemd: send watchdog keep-alives while the pipeline is alive.")
+    audio_timeout_seconds: float = _opt(5.0, "Watchdog: the pipeline counts as stalled after this long without an audio frame.", min=0.5, max=300.0)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO, Protocol
 
 from . import events as ev
+from .brains.assistant import build_assistant
 from .components import Components, load_all
 from .config import Config
 from .events import Event, EventBus, Subscription
@@ -74,7 +75,7 @@ def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
         WakeWordProcessor(comps.wake, cfg.wake.threshold, cfg.wake.cooldown_seconds),
         TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds),
         STTProcessor(comps.stt),
-        AssistantProcessor(comps.llm, cfg.llm.system_prompt),
+        build_assistant(cfg, comps, transport_out),
         SentenceAggregator(),
         TTSProcessor(comps.tts),
         transport_out,
@@ -128,6 +129,10 @@ class Daemon:
         self.state = StateMachine()
         self.metrics = TurnMetrics(self.bus)
         self.pipeline: Pipeline | None = None
+        # Settings a surface may change at run time (panikid.control).
+        self.volume = cfg.audio.volume
+        self.wake_sensitivity = "medium"
+        self.llm_backend = "auto"
         self._stop = asyncio.Event()
         self._hold = asyncio.Event()
         self._hold.set()
@@ -200,6 +205,71 @@ class Daemon:
         self._queue(TranscriptionFrame(turn, text))
         return turn
 
+    def set_volume(self, volume: float) -> None:
+        """Playback volume, 0 to 1: applied by an output transport with a ``volume`` attribute."""
+        self.volume = volume
+        out = self.pipeline.processors[-1] if self.pipeline else None
+        if out is not None and hasattr(out, "volume"):
+            out.volume = volume
+        self.bus.publish("volume", volume=round(volume * 100, 1))
+
+    def set_wake_sensitivity(self, level: str, threshold: float) -> None:
+        wake = self.wake
+        if wake is None:
+            raise RuntimeError("the assistant is not running yet")
+        wake.detector.threshold = threshold
+        self.wake_sensitivity = level
+        self.bus.publish("wake_sensitivity", level=level, threshold=threshold)
+
+    def set_llm_backend(self, backend: str) -> None:
+        """auto, local or cloud: recorded and evented for the LLM router to follow."""
+        self.llm_backend = backend
+        self.bus.publish("llm_backend", backend=backend)
+
+    def reload(self) -> bool:
+        """SIGHUP: re-read the configuration file. An invalid one is refused (the old one
+        keeps running); a valid one is applied where it can be live, and the log says
+        which changed keys need a restart. Surfaces (the MQTT session) are untouched."""
+        from . import config as config_mod
+        from .service.reload import plan
+
+        path = None if self.cfg.source == "built-in defaults" else self.cfg.source
+        try:
+            new = config_mod.load(path)
+        except config_mod.ConfigError as exc:
+            log.error("reload refused, the running configuration stays in effect: %s", exc)
+            self.bus.publish(ev.ERROR, where="config", message=f"reload refused: {exc}")
+            return False
+        self.cfg, applied, restart = plan(self.cfg, new)
+        self._apply_live_config()
+        log.info("configuration reloaded from %s: applied %s%s", self.cfg.source,
+                 ", ".join(applied) or "nothing (no live key changed)",
+                 f"; these keys need a restart to take effect: {', '.join(restart)}" if restart else "")
+        wake = self.wake
+        self.bus.publish("config_reloaded", source=self.cfg.source, applied=applied, restart_needed=restart,
+                         wake_threshold=wake.detector.threshold if wake else None)
+        return True
+
+    def _apply_live_config(self) -> None:
+        logging.getLogger().setLevel(self.cfg.general.log_level.upper())
+        if self.pipeline is None:
+            return  # still loading: the pipeline is built from self.cfg
+        for p in self.pipeline.processors:
+            if isinstance(p, WakeWordProcessor):
+                t = self.cfg.wake.threshold
+                p.detector.threshold = t if t > 0 else min(e.default_threshold for e in p.engines)
+                p.detector.cooldown_seconds = self.cfg.wake.cooldown_seconds
+            elif isinstance(p, TurnDetector):
+                v = self.cfg.vad
+                p.segmenter.speech_seconds, p.segmenter.silence_seconds = v.speech_seconds, v.silence_seconds
+                p.segmenter.max_seconds, p.segmenter.no_speech_seconds = v.max_seconds, v.no_speech_seconds
+                p.pre_roll = v.pre_roll_seconds
+            elif isinstance(p, AssistantProcessor):
+                p.prompt = self.cfg.llm.system_prompt
+        set_volume = getattr(self, "set_volume", None)
+        if set_volume is not None and self.cfg.audio.volume != getattr(self, "volume", None):
+            set_volume(self.cfg.audio.volume)
+
     def request_stop(self) -> None:
         self._stop.set()
 
@@ -236,6 +306,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._stop.set)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
         ticker = asyncio.create_task(self._tick_state())
         runner: PipelineRunner | None = None
         try:

@@ -19,18 +19,30 @@ from pathlib import Path
 from typing import Protocol
 
 from . import events as ev
+from .brains import intents as intents_mod
+from .brains.actions import UserAction, match_action, run_action
+from .brains.context import Conversation, spoken_part
+from .brains.factory import policy_for
+from .brains.intents import Action, ActionSink, IntentHandler
+from .brains.router import Outcome, Router
 from .frames import (
     DataFrame,
     LLMResponseEndFrame,
     LLMResponseStartFrame,
     LLMTextFrame,
     TranscriptionFrame,
+    TTSSpeakFrame,
 )
 from .processor import FrameProcessor
+from .sentences import SentenceSplitter
+from .turn import next_turn_id
 
 log = logging.getLogger(__name__)
 
 Message = dict[str, str]
+APOLOGY = "Sorry, I cannot answer that right now."
+SUMMARY_PROMPT = "Summarize this conversation in one or two short sentences. Keep names and numbers."
+TIMER_TICK = 0.2
 
 
 class LLMBackend(Protocol):
@@ -63,22 +75,30 @@ class LlamaCppBackend:
             verbose=False,
         )
 
+        # One generation at a time: a router may abandon a slow call while it still runs.
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` with the model's own tokenizer."""
+        return len(self.model.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
     def stream(self, messages: list[Message], cancel: threading.Event) -> Iterator[str]:
-        chunks = self.model.create_chat_completion(
-            messages,  # type: ignore[arg-type]
-            stream=True,
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-        )
-        try:
-            for chunk in chunks:
-                if cancel.is_set():
-                    return
-                piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                if piece:
-                    yield piece
-        finally:
-            chunks.close()  # type: ignore[union-attr]
+        with self._lock:
+            chunks = self.model.create_chat_completion(
+                messages,  # type: ignore[arg-type]
+                stream=True,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+            )
+            try:
+                for chunk in chunks:
+                    if cancel.is_set():
+                        return
+                    piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index,union-attr]
+                    if piece:
+                        yield str(piece)
+            finally:
+                chunks.close()  # type: ignore[union-attr]
 
 
 def system_prompt(base: str, now: dt.datetime | None = None) -> str:
@@ -88,25 +108,58 @@ def system_prompt(base: str, now: dt.datetime | None = None) -> str:
 
 
 class AssistantProcessor(FrameProcessor):
-    """Answers each transcript with the LLM, streaming the reply downstream."""
+    """Answers each transcript: an instant intent if one matches, else the LLM (or router).
+
+    With a ``Router`` as the backend, the reply event names the brain that
+    answered and why an earlier one was skipped; when every brain failed the
+    assistant speaks a short apology and an ``error`` event is published.
+    """
 
     def __init__(
         self,
         backend: LLMBackend,
         prompt: str,
         clock: Callable[[], dt.datetime] | None = None,
+        *,
+        conversation: Conversation | None = None,
+        intents: IntentHandler | None = None,
+        persona: str = "",
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__("assistant")
         self.backend = backend
         self.prompt = prompt
         self.clock = clock
+        self.conversation = conversation
+        self.intents = intents
+        self.persona = persona
+        self.monotonic = monotonic
+        self.backend_choice = "auto"
+        """auto, local or cloud: the router policy for the next turns (``auto`` = configured)."""
+        self.on_action: Callable[[Action], None] | None = None
+        self.user_actions: list[UserAction] = []
+        self.action_sink: ActionSink | None = None
+        """Where user actions publish (set by the MQTT surface)."""
+        self._timer_task: asyncio.Task[None] | None = None
+        self._spoken: dict[int, tuple[str, list[str], bool]] = {}
 
     def messages_for(self, text: str) -> list[Message]:
         now = self.clock() if self.clock else None
-        return [
-            {"role": "system", "content": system_prompt(self.prompt, now)},
-            {"role": "user", "content": text},
-        ]
+        prompt = system_prompt(self.prompt + (f"\n{self.persona}" if self.persona else ""), now)
+        if self.conversation is not None:
+            return self.conversation.messages(prompt, text, self.monotonic())
+        return [{"role": "system", "content": prompt}, {"role": "user", "content": text}]
+
+    async def setup(self, events: ev.EventBus) -> None:
+        await super().setup(events)
+        events.listen(self._on_event)
+        if self.intents is not None:
+            self._timer_task = asyncio.create_task(self._run_timers())
+
+    async def cleanup(self) -> None:
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+        await super().cleanup()
 
     async def process_frame(self, frame: DataFrame) -> None:
         if not isinstance(frame, TranscriptionFrame):
@@ -115,24 +168,112 @@ class AssistantProcessor(FrameProcessor):
         await self.answer(frame.turn, frame.text)
 
     async def answer(self, turn: int, text: str) -> str:
+        if self.intents is not None and (action := match_action(text, self.user_actions)) is not None:
+            return await self._answer_user_action(turn, action)
+        if self.intents is not None and (intent := intents_mod.match(text)) is not None:
+            return await self._answer_intent(turn, text, intent)
         started = time.perf_counter()
         ttft_ms: float | None = None
         parts: list[str] = []
         await self.push_frame(LLMResponseStartFrame(turn))
-        async for piece in self._stream(self.messages_for(text)):
+        messages = self.messages_for(text)
+        async for piece in self._stream(messages):
             if ttft_ms is None:
                 ttft_ms = (time.perf_counter() - started) * 1000
             parts.append(piece)
             await self.push_frame(LLMTextFrame(turn, piece))
+        outcome: Outcome | None = getattr(self.backend, "last", None) if isinstance(self.backend, Router) else None
+        backend_name = outcome.backend if outcome and outcome.backend else self.backend.name
+        if outcome is not None and outcome.error is not None:
+            self.report_error(f"{outcome.error.reason}: {outcome.error}", turn=turn)
+            if not parts:
+                parts.append(APOLOGY)
+                backend_name = "none"
+                await self.push_frame(LLMTextFrame(turn, APOLOGY))
         reply = "".join(parts).strip()
         total_ms = (time.perf_counter() - started) * 1000
         self.events.publish(
-            ev.REPLY, turn=turn, text=reply, backend=self.backend.name,
+            ev.REPLY, turn=turn, text=reply, backend=backend_name,
+            fallback_reason=outcome.fallback_reason if outcome else None,
             llm_ttft_ms=round(ttft_ms, 1) if ttft_ms is not None else None,
             llm_ms=round(total_ms, 1), pieces=len(parts),
         )
         await self.push_frame(LLMResponseEndFrame(turn, reply))
+        await self._remember(turn, text, reply)
         return reply
+
+    async def _answer_intent(self, turn: int, text: str, intent: intents_mod.Intent) -> str:
+        assert self.intents is not None
+        now = self.clock() if self.clock else dt.datetime.now().astimezone()
+        result = self.intents.handle(intent, now, self.monotonic())
+        self.events.publish("intent", turn=turn, name=intent.name, **{k: v for k, v in intent.slots.items()})
+        if result.action is not None and self.on_action is not None:
+            try:
+                self.on_action(result.action)
+            except Exception as exc:  # a failed device action must not end the turn
+                self.report_error(f"intent {intent.name}: {exc}", turn=turn)
+        return await self._say_instant(turn, result.text, intent.name)
+
+    async def _answer_user_action(self, turn: int, action: UserAction) -> str:
+        try:
+            text = run_action(action, self.action_sink)
+            self.events.publish("intent", turn=turn, name="user_action", topic=action.topic)
+        except Exception as exc:  # no sink, broker down: say so, keep running
+            self.report_error(f"action {action.topic}: {exc}", turn=turn)
+            text = "Sorry, I could not do that."
+        return await self._say_instant(turn, text, "user_action")
+
+    async def _say_instant(self, turn: int, text: str, intent: str) -> str:
+        await self.push_frame(LLMResponseStartFrame(turn))
+        if text:
+            await self.push_frame(LLMTextFrame(turn, text))
+        self.events.publish(ev.REPLY, turn=turn, text=text, backend="intent", fallback_reason=None,
+                            llm_ttft_ms=None, llm_ms=0.0, pieces=1 if text else 0, intent=intent)
+        await self.push_frame(LLMResponseEndFrame(turn, text))
+        return text
+
+    async def _run_timers(self) -> None:
+        """Announce finished timers (spoken like ``say``, and evented)."""
+        assert self.intents is not None
+        while True:
+            await asyncio.sleep(TIMER_TICK)
+            for timer in self.intents.timers.pop_due(self.monotonic()):
+                turn = next_turn_id()
+                text = intents_mod.announcement(timer.label)
+                self.events.publish("timer_finished", turn=turn, timer=timer.id, label=timer.label, text=text)
+                self.deliver(TTSSpeakFrame(turn, text, last=True))
+
+    # ------------------------------------------------------------- context
+    async def _remember(self, turn: int, text: str, reply: str) -> None:
+        conv = self.conversation
+        if conv is None:
+            return
+        conv.add(text, reply, self.monotonic())
+        splitter = SentenceSplitter()
+        self._spoken = {turn: (text, splitter.push(reply) + splitter.flush(), False)}
+        if conv.pending:
+            def summarize(history: str) -> str:
+                msgs = [{"role": "system", "content": SUMMARY_PROMPT}, {"role": "user", "content": history}]
+                return "".join(self.backend.stream(msgs, threading.Event()))
+            await self.run_blocking(conv.summarize_pending, summarize)
+
+    def _on_event(self, e: ev.Event) -> None:
+        """Trim an interrupted reply in the history to what was heard."""
+        turn = e.data.get("turn")
+        if turn not in self._spoken or self.conversation is None:
+            return
+        user, sentences, heard = self._spoken[turn]
+        if e.type == ev.AUDIO_STARTED:
+            self._spoken[turn] = (user, sentences, True)
+        elif e.type == ev.AUDIO_STOPPED:
+            del self._spoken[turn]
+            if e.data.get("interrupted") and self.conversation.exchanges:
+                last = self.conversation.exchanges[-1]
+                if last.user == user.strip():
+                    # Sentence granularity: audio started, so the first sentence was (at least
+                    # partly) heard; nothing tells which later ones were.
+                    heard_text = spoken_part(sentences, 1 if heard else 0)
+                    last.assistant = (heard_text + " (interrupted)").strip()
 
     async def _stream(self, messages: list[Message]) -> AsyncIterator[str]:
         """Run the backend in the worker thread, hand pieces to the loop as they come."""
@@ -142,7 +283,12 @@ class AssistantProcessor(FrameProcessor):
 
         def work() -> None:
             try:
-                for piece in self.backend.stream(messages, cancel):
+                if isinstance(self.backend, Router):
+                    policy = policy_for(self.backend_choice, self.backend.policy)
+                    pieces = self.backend.stream(messages, cancel, policy=policy)
+                else:
+                    pieces = self.backend.stream(messages, cancel)
+                for piece in pieces:
                     loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
                     if cancel.is_set():
                         break

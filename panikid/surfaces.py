@@ -12,4 +12,21 @@ from .daemon import Surface
 
 def build_surfaces(cfg: Config) -> list[Surface]:
     surfaces: list[Surface] = []
+    if cfg.mqtt.enabled:
+        from .control.mqtt import MqttSurface
+
+        surfaces.append(MqttSurface(cfg))
+    if cfg.web.enabled:
+        from .control.web import WebSurface
+
+        surfaces.append(WebSurface(cfg))
+    from .service.notify import Notifier
+
+    notifier = Notifier()
+    if notifier.enabled:  # run by systemd (Type=notify)
+        from .service.surface import SystemdSurface
+        from .service.watchdog import WatchdogPolicy
+
+        surfaces.append(SystemdSurface(cfg.service.watchdog, WatchdogPolicy(cfg.service.audio_timeout_seconds),
+                                       notifier))
     return surfaces

@@ -119,3 +119,22 @@ def test_two_turns_in_one_file(speech_dir: Path, tmp_path: Path) -> None:
     assert "what time is it" in transcripts[0] and "france" in transcripts[1]
     assert [t["turn"] for t in res.of_type("turn")] == sorted({t["turn"] for t in res.of_type("turn")})
     assert len(res.of_type("turn")) == 2
+
+
+def test_wake_word_barges_in_on_a_reply(speech_dir: Path, tmp_path: Path) -> None:
+    """A wake word while the reply is playing cuts it; the new question is answered."""
+    wake = fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, speech_dir))
+    story = fixtures.read_pcm(fixtures.cached_speech("Tell me a long story about a dragon and a knight.", speech_dir))
+    q2 = fixtures.read_pcm(fixtures.cached_speech("What is the capital of France?", speech_dir))
+    wav = fixtures.compose(tmp_path / "barge.wav", [1.0, wake, 0.4, story, 3.0, wake, 0.4, q2, 2.0])
+    out = tmp_path / "reply.wav"
+    res = run_cli("run", "--input", str(wav), "--output", str(out), "--events", "-")  # real time
+    assert res.code == 0, res.stderr
+    turns = res.of_type("turn")
+    assert len(turns) == 2, [e["type"] for e in res.events]
+    first, second = turns
+    assert first["interrupted"] is True and second["interrupted"] is False
+    assert [e["turn"] for e in res.of_type("interrupted")] == [first["turn"]]
+    stopped = {e["turn"]: e["interrupted"] for e in res.of_type("audio_stopped")}
+    assert stopped == {first["turn"]: True, second["turn"]: False}
+    assert "france" in res.of_type("transcript")[-1]["text"].lower()

@@ -94,6 +94,10 @@ def from_transport(provider: str, exc: BaseException, started: bool) -> Provider
     name = type(exc).__name__
     if "Timeout" in name:
         return ProviderTimeout(provider, f"timed out ({name})")
+    transport = isinstance(exc, OSError) or any(
+        w in name for w in ("Connect", "Network", "Protocol", "Read", "Write", "Transport", "Pool"))
+    if not transport:
+        return ProviderError(provider, f"unexpected {name}")
     if started:
         return StreamBroken(provider, f"connection lost mid-reply ({name})")
     return ProviderUnavailable(provider, f"cannot connect ({name})")

@@ -1,0 +1,81 @@
+"""Google Gemini, streamed with the official ``google-genai`` client."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from .. import errors
+
+Message = dict[str, str]
+
+_BLOCKED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"}
+
+
+def _map(name: str, exc: BaseException, started: bool) -> errors.ProviderError:
+    from google.genai import errors as gerrors
+
+    if isinstance(exc, errors.ProviderError):
+        return exc
+    if isinstance(exc, gerrors.APIError):
+        return errors.from_status(name, int(exc.code or 500), type(exc).__name__)
+    return errors.from_transport(name, exc, started)
+
+
+def to_contents(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """Gemini's roles are ``user`` and ``model``; the system prompt is separate."""
+    system = "\n".join(m["content"] for m in messages if m["role"] == "system")
+    contents = [
+        {"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]}
+        for m in messages if m["role"] != "system"
+    ]
+    return system, contents
+
+
+class GeminiProvider:
+    def __init__(self, name: str, model: str, api_key: str | None, base_url: str = "",
+                 timeout: float = 30.0, max_tokens: int = 256, temperature: float = 0.7) -> None:
+        from google import genai
+        from google.genai import types
+
+        self.name = name
+        self.model = model
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._missing_key = not api_key
+        opts = types.HttpOptions(base_url=base_url or None, timeout=int(timeout * 1000),
+                                 retry_options=types.HttpRetryOptions(attempts=1))
+        self.client: Any = genai.Client(api_key=api_key or "missing", http_options=opts)
+
+    def stream(self, messages: list[Message], cancel: threading.Event) -> Iterator[str]:
+        from google.genai import types
+
+        if self._missing_key:
+            raise errors.AuthError(self.name, "no API key (set GEMINI_API_KEY or PANIKID_CLOUD_API_KEY)")
+        system, contents = to_contents(messages)
+        config = types.GenerateContentConfig(
+            system_instruction=system or None, max_output_tokens=self.max_tokens, temperature=self.temperature,
+        )
+        started = False
+        try:
+            for chunk in self.client.models.generate_content_stream(
+                model=self.model, contents=contents, config=config,
+            ):
+                if cancel.is_set():
+                    return
+                feedback = chunk.prompt_feedback
+                if feedback is not None and feedback.block_reason:
+                    raise errors.Refused(self.name, f"prompt blocked ({feedback.block_reason})")
+                for cand in chunk.candidates or []:
+                    reason = cand.finish_reason.name if cand.finish_reason else ""
+                    for part in (cand.content.parts or []) if cand.content else []:
+                        if part.text:
+                            started = True
+                            yield part.text
+                    if reason in _BLOCKED:
+                        raise errors.Refused(self.name, f"blocked ({reason})")
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            raise _map(self.name, exc, started) from None

@@ -1,0 +1,96 @@
+"""OpenAI-compatible chat completions (OpenAI, Azure OpenAI, Ollama, vLLM, llama.cpp server)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from .. import errors
+
+Message = dict[str, str]
+
+
+def _map(name: str, exc: BaseException, started: bool) -> errors.ProviderError:
+    import openai
+
+    if isinstance(exc, errors.ProviderError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return errors.ProviderTimeout(name, "request timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return errors.StreamBroken(name, "connection lost mid-reply") if started else \
+            errors.ProviderUnavailable(name, "cannot connect")
+    if isinstance(exc, openai.APIStatusError):
+        return errors.from_status(name, exc.status_code, type(exc).__name__)
+    if isinstance(exc, openai.ContentFilterFinishReasonError):
+        return errors.Refused(name, "content filter")
+    return errors.from_transport(name, exc, started)
+
+
+class OpenAICompatProvider:
+    """Streams ``chat.completions`` from any OpenAI-compatible server."""
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        api_key: str | None,
+        base_url: str = "",
+        timeout: float = 30.0,
+        max_tokens: int = 256,
+        temperature: float = 0.7,
+        azure_endpoint: str = "",
+        azure_deployment: str = "",
+        api_version: str = "",
+    ) -> None:
+        import openai
+
+        self.name = name
+        self.model = model or azure_deployment
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        # No key is fine for a local server (Ollama, llama.cpp); the SDK insists on one.
+        key = api_key or ("unused" if (base_url or azure_endpoint) else None)
+        self._missing_key = key is None
+        self.client: Any
+        if azure_endpoint:
+            self.client = openai.AzureOpenAI(
+                api_key=key, azure_endpoint=azure_endpoint, azure_deployment=azure_deployment or None,
+                api_version=api_version or None, timeout=timeout, max_retries=0,
+            )
+        else:
+            self.client = openai.OpenAI(
+                api_key=key or "missing", base_url=base_url or None, timeout=timeout, max_retries=0,
+            )
+
+    def stream(self, messages: list[Message], cancel: threading.Event) -> Iterator[str]:
+        if self._missing_key:
+            raise errors.AuthError(self.name, "no API key (set OPENAI_API_KEY or PANIKID_CLOUD_API_KEY)")
+        started = False
+        try:
+            chunks = self.client.chat.completions.create(
+                model=self.model, messages=messages, stream=True,
+                max_tokens=self.max_tokens, temperature=self.temperature,
+            )
+        except Exception as exc:
+            raise _map(self.name, exc, started) from None
+        try:
+            for chunk in chunks:
+                if cancel.is_set():
+                    return
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                piece = choice.delta.content if choice.delta else None
+                if piece:
+                    started = True
+                    yield piece
+                if choice.finish_reason == "content_filter":
+                    raise errors.Refused(self.name, "content filter")
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            raise _map(self.name, exc, started) from None
+        finally:
+            chunks.close()

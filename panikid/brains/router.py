@@ -1,0 +1,215 @@
+"""Pick the brain that answers a turn: local first, cloud first, or only one of them.
+
+Each attempt runs the provider in its own worker thread and hands its pieces
+over a queue. The router waits on that queue with deadlines:
+
+* first token: a provider that has not produced its first piece in time is
+  cancelled (its cancel event is set) and the next provider is tried. The last
+  provider in the order gets the whole-turn deadline instead, since nothing
+  would be gained by giving up on it early.
+* total: no reply takes longer than ``total_seconds``.
+
+Mid-stream failures: the router holds a provider's text back until its first
+sentence is complete. A provider that fails before that (a server killed
+mid-stream, say) is replaced by the next one and the user hears nothing of it.
+Once text has been released it is spoken, so a later failure ends the reply
+with what was said and the failure is reported (``outcome.error``), never
+retried with a different voice halfway through.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from . import errors
+from .breaker import CircuitBreaker
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+POLICIES = ("local-first", "cloud-first", "local-only", "cloud-only")
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s|\n")
+_POLL = 0.05
+
+
+class Provider(Protocol):
+    name: str
+
+    def stream(self, messages: list[Message], cancel: threading.Event) -> Iterator[str]: ...
+
+
+@dataclass
+class Outcome:
+    """What happened in one routed turn (read it after the stream ended)."""
+
+    backend: str = ""
+    fallback_reason: str | None = None
+    error: errors.ProviderError | None = None
+    attempts: list[tuple[str, str]] = field(default_factory=list)
+
+
+class AllProvidersFailed(errors.ProviderError):
+    reason = "all_failed"
+
+
+def order_for(policy: str, local: str | None, cloud: str | None) -> list[str]:
+    """Provider names in the order a policy tries them (missing ones left out)."""
+    if policy not in POLICIES:
+        raise ValueError(f"router.policy: got {policy!r}, allowed: {', '.join(POLICIES)}")
+    first, second = (local, cloud) if policy in ("local-first", "local-only") else (cloud, local)
+    names = [first] if policy.endswith("-only") else [first, second]
+    return [n for n in names if n]
+
+
+class Router:
+    """An ``LLMBackend`` that routes each call over providers; ``last`` holds the outcome."""
+
+    name = "router"
+
+    def __init__(
+        self,
+        local: Provider | None,
+        cloud: Provider | None,
+        policy: str = "local-first",
+        first_token_seconds: float = 4.0,
+        total_seconds: float = 30.0,
+        failure_threshold: int = 3,
+        cooldown_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.providers: dict[str, Provider] = {}
+        self.local_name = local.name if local else None
+        self.cloud_name = cloud.name if cloud else None
+        for p in (local, cloud):
+            if p is not None:
+                self.providers[p.name] = p
+        order_for(policy, self.local_name, self.cloud_name)  # validates the policy
+        self.policy = policy
+        self.first_token_seconds = first_token_seconds
+        self.total_seconds = total_seconds
+        self.clock = clock
+        self.breakers = {n: CircuitBreaker(failure_threshold, cooldown_seconds) for n in self.providers}
+        self.last = Outcome()
+
+    def order(self, policy: str | None = None) -> list[str]:
+        return order_for(policy or self.policy, self.local_name, self.cloud_name)
+
+    def stream(self, messages: list[Message], cancel: threading.Event,
+               policy: str | None = None) -> Iterator[str]:
+        outcome = self.last = Outcome()
+        names = self.order(policy)
+        if not names:
+            outcome.error = AllProvidersFailed("router", f"no provider for policy {policy or self.policy}")
+            return
+        deadline = self.clock() + self.total_seconds
+        allowed = [n for n in names if self.breakers[n].allow(self.clock())]
+        for n in names:
+            if n not in allowed:
+                outcome.attempts.append((n, errors.CircuitOpen.reason))
+        if not allowed:  # everything is cooling down: try the last one anyway
+            allowed = names[-1:]
+        for i, name in enumerate(allowed):
+            if cancel.is_set():
+                return
+            last_one = i == len(allowed) - 1
+            committed = False
+            try:
+                for piece in self._attempt(name, messages, cancel, deadline, last_one):
+                    committed = True
+                    yield piece
+            except errors.ProviderError as exc:
+                self.breakers[name].record_failure(self.clock())
+                log.warning("%s failed (%s): %s", name, exc.reason, exc.detail)
+                outcome.attempts.append((name, exc.reason))
+                if committed:
+                    outcome.backend = name
+                    outcome.error = exc
+                    break
+                continue
+            if cancel.is_set() and not committed:
+                self.breakers[name].release()
+                return
+            self.breakers[name].record_success(self.clock())
+            outcome.backend = name
+            break
+        else:
+            outcome.error = AllProvidersFailed(
+                "router", "; ".join(f"{n}: {r}" for n, r in outcome.attempts) or "no provider answered")
+        failed = [f"{n}: {r}" for n, r in outcome.attempts if n != outcome.backend]
+        if outcome.backend and failed:
+            outcome.fallback_reason = "; ".join(failed)
+
+    def _attempt(self, name: str, messages: list[Message], outer: threading.Event,
+                 deadline: float, last_one: bool) -> Iterator[str]:
+        """Stream one provider with deadlines; hold text back until a sentence is complete."""
+        provider = self.providers[name]
+        pieces: queue.Queue[tuple[str, object]] = queue.Queue()
+        cancel = threading.Event()
+
+        def work() -> None:
+            try:
+                for piece in provider.stream(messages, cancel):
+                    pieces.put(("piece", piece))
+                    if cancel.is_set():
+                        break
+            except BaseException as exc:
+                pieces.put(("error", exc))
+            else:
+                pieces.put(("end", None))
+
+        threading.Thread(target=work, name=f"panikid-llm-{name}", daemon=True).start()
+        first_by = deadline if last_one else min(deadline, self.clock() + self.first_token_seconds)
+        held: list[str] = []
+        committed = False
+        got_first = False
+        try:
+            while True:
+                limit = deadline if got_first else first_by
+                kind, value = self._next(pieces, outer, limit)
+                if kind == "cancelled":
+                    return
+                if kind == "timeout":
+                    if got_first:
+                        raise errors.TotalTimeout(name, f"no complete reply within {self.total_seconds:g} s")
+                    raise errors.FirstTokenTimeout(
+                        name, f"no first token within {self.first_token_seconds:g} s")
+                if kind == "error":
+                    if isinstance(value, errors.ProviderError):
+                        raise value
+                    raise errors.from_transport(name, value, got_first)  # type: ignore[arg-type]
+                if kind == "end":
+                    break
+                got_first = True
+                text = str(value)
+                if committed:
+                    yield text
+                    continue
+                held.append(text)
+                if _SENTENCE_END.search("".join(held)):
+                    committed = True
+                    yield "".join(held)
+                    held.clear()
+            if held:
+                yield "".join(held)
+        finally:
+            cancel.set()
+
+    def _next(self, pieces: queue.Queue[tuple[str, object]], outer: threading.Event,
+              limit: float) -> tuple[str, object]:
+        while True:
+            if outer.is_set():
+                return "cancelled", None
+            left = limit - self.clock()
+            if left <= 0:
+                return "timeout", None
+            try:
+                return pieces.get(timeout=min(left, _POLL))
+            except queue.Empty:
+                continue

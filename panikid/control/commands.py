@@ -1,0 +1,166 @@
+"""The one command handler: parse raw payloads from any surface, validate, dispatch.
+
+Two wire forms reach it:
+
+- ``parse_json(payload)``: a JSON object (the WebSocket, and MQTT payloads that
+  start with ``{``), e.g. ``{"command": "say", "text": "hello", "volume": 40}``.
+- ``parse_short(name, payload)``: an MQTT command topic's short text payload,
+  e.g. ``volume`` + ``"40"``, ``mute`` + ``"ON"``, ``say`` + ``"hello"``.
+
+Both end in a :mod:`~panikid.control.schema` command or a CommandError. The
+:class:`CommandHandler` runs a command against the daemon; every failure
+becomes one ``error`` event (where="commands") and changes nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from .. import events as ev
+from .schema import (
+    COMMANDS,
+    MAX_PAYLOAD_BYTES,
+    Ask,
+    Command,
+    CommandError,
+    Listen,
+    Mute,
+    Say,
+    SetLlmBackend,
+    SetVolume,
+    SetWakeSensitivity,
+    Stop,
+    from_dict,
+    sensitivity_threshold,
+)
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+ON = ("on", "true", "1", "mute", "muted")
+OFF = ("off", "false", "0", "unmute", "unmuted")
+
+
+def decode(payload: bytes | str) -> str:
+    """Payload -> text, refusing oversized or non-UTF-8 input."""
+    raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else bytes(payload)
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise CommandError(f"the payload has {len(raw)} bytes, at most {MAX_PAYLOAD_BYTES} are allowed")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"the payload is not valid UTF-8 text (byte {exc.start})") from None
+
+
+def parse_json(payload: bytes | str) -> Command:
+    text = decode(payload)
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        msg = getattr(exc, "msg", "too deeply nested")
+        raise CommandError(f"the payload is not valid JSON: {msg}") from None
+    return from_dict(data)
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise CommandError(f"{what}: expected a number from 0 to 100, got {text[:40]!r}") from None
+
+
+def parse_short(name: str, payload: bytes | str) -> Command:
+    """An MQTT-style command: the command's name and its plain text payload."""
+    if name not in COMMANDS:
+        raise CommandError(f"unknown command {name[:40]!r}, known: {', '.join(COMMANDS)}")
+    text = decode(payload).strip()
+    if text.startswith("{"):
+        data = parse_json(text)
+        if data.name != name:
+            raise CommandError(f"the payload is a {data.name!r} command, sent to {name!r}")
+        return data
+    if name == Mute.name:
+        if text.lower() in ON:
+            return Mute(True)
+        if text.lower() in OFF:
+            return Mute(False)
+        raise CommandError(f"mute: got {text[:40]!r}, allowed: ON, OFF")
+    if name == Listen.name:
+        return Listen()  # any payload presses the button (Home Assistant sends "PRESS")
+    if name == Stop.name:
+        return Stop()
+    if name == Say.name:
+        return Say.from_dict({"text": text})
+    if name == Ask.name:
+        return Ask.from_dict({"text": text})
+    if name == SetVolume.name:
+        return SetVolume.from_dict({"volume": _number(text, "volume")})
+    if name == SetWakeSensitivity.name:
+        return SetWakeSensitivity.from_dict({"level": text})
+    return SetLlmBackend.from_dict({"backend": text})
+
+
+class CommandHandler:
+    """Runs validated commands against the daemon; reports every failure as an event."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.rejected = 0
+        self._wake_base: float | None = None
+
+    def error(self, message: str, source: str) -> dict[str, Any]:
+        self.rejected += 1
+        log.warning("command from %s rejected: %s", source, message)
+        self.daemon.bus.publish(ev.ERROR, where="commands", message=message, source=source)
+        return {"ok": False, "error": message}
+
+    def handle_short(self, name: str, payload: bytes | str, source: str) -> dict[str, Any]:
+        try:
+            cmd = parse_short(name, payload)
+        except CommandError as exc:
+            return self.error(str(exc), source)
+        return self.run(cmd, source)
+
+    def handle_json(self, payload: bytes | str, source: str) -> dict[str, Any]:
+        try:
+            cmd = parse_json(payload)
+        except CommandError as exc:
+            return self.error(str(exc), source)
+        return self.run(cmd, source)
+
+    def run(self, cmd: Command, source: str) -> dict[str, Any]:
+        """Dispatch to the daemon's control methods: {"ok": True, ...} or {"ok": False, "error": ...}."""
+        d = self.daemon
+        try:
+            result: dict[str, Any] = {"ok": True, "command": cmd.name}
+            if isinstance(cmd, Mute):
+                d.mute(cmd.muted)
+            elif isinstance(cmd, Listen):
+                d.listen()
+            elif isinstance(cmd, Stop):
+                d.stop_turn()
+            elif isinstance(cmd, Say):
+                if cmd.volume is not None:
+                    d.set_volume(cmd.volume / 100)
+                result["turn"] = d.say(cmd.text)
+            elif isinstance(cmd, Ask):
+                result["turn"] = d.ask(cmd.text)
+            elif isinstance(cmd, SetVolume):
+                d.set_volume(cmd.volume / 100)
+            elif isinstance(cmd, SetWakeSensitivity):
+                wake = d.wake
+                if wake is None:
+                    raise RuntimeError("the assistant is not running yet")
+                if self._wake_base is None:
+                    self._wake_base = wake.detector.threshold
+                d.set_wake_sensitivity(cmd.level, sensitivity_threshold(cmd.level, self._wake_base))
+            else:
+                d.set_llm_backend(cmd.backend)
+        except Exception as exc:  # a command never takes the daemon down
+            return self.error(f"{cmd.name}: {exc}", source)
+        log.info("command %s from %s", cmd.name, source)
+        return result

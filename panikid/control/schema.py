@@ -1,0 +1,212 @@
+"""The command schema: one dataclass per command, shared by every surface.
+
+Each command has a ``name`` and ``to_dict()`` / ``from_dict()`` (Wyoming style):
+``{"command": "volume", "volume": 40}``. MQTT carries the same commands as a
+topic plus a short text payload (see :mod:`panikid.control.commands`); the
+WebSocket carries the dict form as JSON. Validation lives here and only here.
+
+Units, chosen once: volume is a percentage, 0 to 100 (a number; fractions
+allowed). Wake sensitivity is ``low``, ``medium`` or ``high``. The LLM backend
+is ``auto``, ``local`` or ``cloud``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+MAX_PAYLOAD_BYTES = 4096
+"""Largest command payload any surface accepts."""
+MAX_TEXT_CHARS = 1000
+"""Longest text for ``say`` and ``ask``."""
+
+SENSITIVITIES = ("low", "medium", "high")
+BACKENDS = ("auto", "local", "cloud")
+
+
+class CommandError(ValueError):
+    """A command was malformed; the message names what was wrong."""
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise CommandError(f"{what}: expected a string, got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise CommandError(f"{what}: the text is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise CommandError(f"{what}: the text has {len(text)} characters, at most {MAX_TEXT_CHARS} are allowed")
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+        raise CommandError(f"{what}: the text contains control characters")
+    return text
+
+
+def _percent(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CommandError(f"{what}: expected a number from 0 to 100, got {type(value).__name__}")
+    if not math.isfinite(value) or not 0 <= value <= 100:
+        raise CommandError(f"{what}: expected a number from 0 to 100, got {value!r}")
+    return float(value)
+
+
+def _choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in choices:
+        raise CommandError(f"{what}: got {value!r}, allowed: {', '.join(choices)}")
+    return value.strip().lower()
+
+
+def _no_extra(data: dict[str, Any], allowed: tuple[str, ...], name: str) -> None:
+    extra = sorted(set(data) - {"command", "id", *allowed})
+    if extra:
+        raise CommandError(f"{name}: unknown field {extra[0]!r}, allowed: {', '.join(allowed) or 'none'}")
+
+
+@dataclass(frozen=True)
+class Mute:
+    muted: bool = True
+    name: ClassVar[str] = "mute"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.name, "muted": self.muted}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Mute:
+        _no_extra(data, ("muted",), cls.name)
+        muted = data.get("muted", True)
+        if not isinstance(muted, bool):
+            raise CommandError(f"mute.muted: expected true or false, got {muted!r}")
+        return cls(muted)
+
+
+@dataclass(frozen=True)
+class Listen:
+    name: ClassVar[str] = "listen"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.name}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Listen:
+        _no_extra(data, (), cls.name)
+        return cls()
+
+
+@dataclass(frozen=True)
+class Stop:
+    name: ClassVar[str] = "stop"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.name}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Stop:
+        _no_extra(data, (), cls.name)
+        return cls()
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    volume: float | None = None
+    name: ClassVar[str] = "say"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"command": self.name, "text": self.text}
+        if self.volume is not None:
+            d["volume"] = self.volume
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Say:
+        _no_extra(data, ("text", "volume"), cls.name)
+        volume = data.get("volume")
+        return cls(_text(data.get("text"), "say.text"),
+                   None if volume is None else _percent(volume, "say.volume"))
+
+
+@dataclass(frozen=True)
+class Ask:
+    text: str
+    name: ClassVar[str] = "ask"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.name, "text": self.text}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Ask:
+        _no_extra(data, ("text",), cls.name)
+        return cls(_text(data.get("text"), "ask.text"))
+
+
+@dataclass(frozen=True)
+class SetVolume:
+    volume: float
+    name: ClassVar[str] = "volume"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.name, "volume": self.volume}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SetVolume:
+        _no_extra(data, ("volume",), cls.name)
+        return cls(_percent(data.get("volume"), "volume.volume"))
+
+
+@dataclass(frozen=True)
+class SetWakeSensitivity:
+    level: str
+    name: ClassVar[str] = "wake_sensitivity"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.name, "level": self.level}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SetWakeSensitivity:
+        _no_extra(data, ("level",), cls.name)
+        return cls(_choice(data.get("level"), "wake_sensitivity.level", SENSITIVITIES))
+
+
+@dataclass(frozen=True)
+class SetLlmBackend:
+    backend: str
+    name: ClassVar[str] = "llm_backend"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.name, "backend": self.backend}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SetLlmBackend:
+        _no_extra(data, ("backend",), cls.name)
+        return cls(_choice(data.get("backend"), "llm_backend.backend", BACKENDS))
+
+
+Command = Mute | Listen | Stop | Say | Ask | SetVolume | SetWakeSensitivity | SetLlmBackend
+
+COMMANDS: dict[str, Any] = {
+    c.name: c for c in (Mute, Listen, Stop, Say, Ask, SetVolume, SetWakeSensitivity, SetLlmBackend)
+}
+
+
+def from_dict(data: Any) -> Command:
+    """The command a JSON object describes; CommandError when it describes none."""
+    if not isinstance(data, dict):
+        raise CommandError(f"a command must be a JSON object, got {type(data).__name__}")
+    name = data.get("command")
+    if not isinstance(name, str):
+        raise CommandError('a command needs a "command" field naming it, e.g. {"command": "listen"}')
+    cls = COMMANDS.get(name)
+    if cls is None:
+        raise CommandError(f"unknown command {name[:40]!r}, known: {', '.join(COMMANDS)}")
+    result: Command = cls.from_dict(data)
+    return result
+
+
+def sensitivity_threshold(level: str, base: float) -> float:
+    """The wake threshold for a sensitivity level, around the configured ``base``.
+
+    ``medium`` keeps the base; ``high`` (wakes more easily) lowers it by 0.15;
+    ``low`` raises it by 0.1. Always within 0.05 .. 0.99.
+    """
+    offset = {"low": 0.1, "medium": 0.0, "high": -0.15}[_choice(level, "wake_sensitivity", SENSITIVITIES)]
+    return round(min(0.99, max(0.05, base + offset)), 3)

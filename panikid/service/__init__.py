@@ -1,0 +1,1 @@
+"""Running panikid as a systemd service: sd_notify, the watchdog, journal logging."""

@@ -1,0 +1,152 @@
+"""The systemd surface: readiness, status, watchdog keep-alives and stopping.
+
+- ``READY=1`` (with a ``STATUS=``) once the daemon published ``ready``: models
+  loaded and audio flowing, so ``systemctl start`` returns when it can hear.
+- ``STATUS=`` on every state change (loading models, listening, muted, error: ...).
+- ``WATCHDOG=1`` at a third of ``$WATCHDOG_USEC``, only while the pipeline is
+  alive (see watchdog.py): a hung pipeline gets the service restarted.
+- ``STOPPING=1`` when the daemon stops.
+
+It also writes the events to the log (the journal under systemd) with the
+structured fields TURN=, STATE= and BACKEND=.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import events as ev
+from .notify import Notifier, watchdog_seconds
+from .testhook import StallHook
+from .watchdog import WatchdogPolicy, decide, ping_interval
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+    from ..events import Event
+
+log = logging.getLogger(__name__)
+event_log = logging.getLogger("panikid.events")
+
+STATUS_BY_STATE = {
+    "idle": "listening for the wake word",
+    "listening": "listening to a command",
+    "processing": "thinking",
+    "responding": "answering",
+    "muted": "muted",
+}
+
+
+def status_for(e: Event) -> str | None:
+    """The STATUS= text an event calls for, or None."""
+    if e.type == ev.STATE:
+        state = str(e.data.get("state", ""))
+        return STATUS_BY_STATE.get(state, f"error: {e.data.get('reason', 'see the journal')}"
+                                   if state == "error" else state)
+    if e.type == ev.ERROR:
+        return f"error: {e.data.get('where', '?')}: {e.data.get('message', '')}"
+    return None
+
+
+def log_fields(e: Event) -> dict[str, Any]:
+    """The journal fields of an event (TURN=, STATE=, BACKEND=)."""
+    fields: dict[str, Any] = {"EVENT": e.type}
+    if "turn" in e.data:
+        fields["TURN"] = e.data["turn"]
+    if e.type == ev.STATE:
+        fields["STATE"] = e.data.get("state")
+    if "backend" in e.data:
+        fields["BACKEND"] = e.data["backend"]
+    return fields
+
+
+class SystemdSurface:
+    def __init__(self, watchdog: bool = True, policy: WatchdogPolicy | None = None,
+                 notifier: Notifier | None = None) -> None:
+        self.notifier = notifier or Notifier()
+        self.watchdog_enabled = watchdog
+        self.policy = policy or WatchdogPolicy()
+        self.ready = False
+        self.pings = 0
+        self.daemon: Daemon | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sub: Any = None
+        self._stall: StallHook | None = None
+        self._last_verdict = ""
+
+    async def start(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self._sub = daemon.bus.subscribe(maxsize=1000)
+        self.notifier.notify(STATUS="loading models")
+        self._tasks.append(asyncio.create_task(self._follow_events()))
+        interval = watchdog_seconds(self.notifier.environ)
+        if self.watchdog_enabled and interval and self.notifier.enabled:
+            log.info("watchdog: %.1f s, keep-alive every %.1f s", interval, ping_interval(interval))
+            self._tasks.append(asyncio.create_task(self._keep_alive(ping_interval(interval))))
+
+    async def stop(self) -> None:
+        self.notifier.notify(STOPPING="1", STATUS="stopping")
+        if self._stall is not None:
+            self._stall.release.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self._sub is not None:
+            self._sub.close()
+
+    # ------------------------------------------------------------------ events
+    async def _follow_events(self) -> None:
+        assert self._sub is not None
+        while (e := await self._sub.get()) is not None:
+            self._log_event(e)
+            if e.type == ev.READY:
+                self.ready = True
+                loaded = e.data.get("load_seconds")
+                took = f" (models loaded in {sum(loaded.values()):.1f} s)" if isinstance(loaded, dict) else ""
+                self.notifier.notify(READY="1", STATUS=f"ready, listening for the wake word{took}")
+                self._install_test_hook()
+                continue
+            status = status_for(e)
+            if status is not None and (self.ready or e.type == ev.ERROR):
+                self.notifier.notify(STATUS=status)
+
+    def _log_event(self, e: Event) -> None:
+        level = logging.DEBUG if e.type in (ev.TRANSCRIPT, ev.REPLY) else logging.INFO
+        if e.type == ev.ERROR:
+            level = logging.ERROR
+        detail = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("text",))
+        event_log.log(level, "%s %s", e.type, detail, extra=log_fields(e))
+
+    def _install_test_hook(self) -> None:
+        hook = StallHook.from_env()
+        if hook is not None and self.daemon is not None and self.daemon.wake is not None:
+            hook.install(self.daemon.wake)
+            self._stall = hook
+
+    # ------------------------------------------------------------------ watchdog
+    def _last_audio(self) -> float | None:
+        wake = self.daemon.wake if self.daemon is not None else None
+        if wake is None or wake.audio_frames == 0:
+            return None
+        return float(wake.last_audio)
+
+    async def _keep_alive(self, every: float) -> None:
+        scheduled = time.monotonic()
+        while True:
+            verdict = decide(time.monotonic(), scheduled=scheduled, ready=self.ready,
+                             last_audio=self._last_audio(), policy=self.policy)
+            if verdict.alive:
+                if self.notifier.notify(WATCHDOG="1"):
+                    self.pings += 1
+            if verdict.reason != self._last_verdict:
+                (log.info if verdict.alive else log.error)("watchdog: %s", verdict.reason)
+                if not verdict.alive:
+                    self.notifier.notify(STATUS=f"error: {verdict.reason}")
+                self._last_verdict = verdict.reason
+            scheduled = time.monotonic() + every
+            await asyncio.sleep(every)

@@ -1,0 +1,170 @@
+"""Loopback servers that speak the cloud vendors' real streaming wire formats.
+
+One HTTP server answers three APIs, each the way the vendor streams:
+
+* OpenAI-compatible ``POST /v1/chat/completions`` (``data: {chunk}`` lines, ``data: [DONE]``),
+* Anthropic ``POST /v1/messages`` (``event:``/``data:`` pairs: message_start,
+  content_block_start, ping, content_block_delta (text_delta), content_block_stop,
+  message_delta, message_stop),
+* Gemini ``POST /v1beta/models/<model>:streamGenerateContent?alt=sse``
+  (``data: <GenerateContentResponse JSON>`` per chunk).
+
+``mode`` decides how it answers: ``ok``, ``status`` (``status`` code with the
+vendor's JSON error body), ``hold`` (wait ``hold_seconds`` before the first
+byte), ``die`` (send ``die_after`` text pieces, then drop the connection
+without ending the chunked body, as a killed server does). Every request's
+headers and JSON body are recorded in ``requests``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class FakeVendor:
+    def __init__(self, pieces: list[str] | None = None, port: int = 0) -> None:
+        self.pieces = pieces or ["Hello ", "from ", "the ", "cloud. ", "Have ", "a ", "nice ", "day."]
+        self.mode = "ok"
+        self.status = 500
+        self.hold_seconds = 0.0
+        self.die_after = 2
+        self.requests: list[dict[str, Any]] = []
+        self.release = threading.Event()  # set to end a hold early
+        vendor = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                vendor.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                vendor.answer(self, body)
+
+            def do_GET(self) -> None:  # /v1/models, for readiness probes
+                self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+
+            def _json(self, status: int, obj: Any) -> None:
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeVendor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)
+
+    # ------------------------------------------------------------------ answers
+    def answer(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        api = "anthropic" if h.path.startswith("/v1/messages") else \
+            "gemini" if "streamGenerateContent" in h.path else "openai"
+        if self.mode == "status":
+            h._json(self.status, _error_body(api, self.status))  # type: ignore[attr-defined]
+            return
+        if self.mode == "hold":
+            self.release.wait(self.hold_seconds)
+        h.send_response(200)
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("transfer-encoding", "chunked")
+        h.end_headers()
+        events = {"openai": _openai_events, "anthropic": _anthropic_events, "gemini": _gemini_events}[api]
+        sent_text = 0
+        try:
+            for event, is_text in events(self.pieces, body):
+                if self.mode == "die" and is_text and sent_text >= self.die_after:
+                    h.wfile.flush()
+                    h.connection.shutdown(socket.SHUT_RDWR)  # no terminating chunk: a broken stream
+                    h.close_connection = True
+                    return
+                _chunk(h, event.encode())
+                sent_text += is_text
+                time.sleep(0.01)
+            _chunk(h, b"")
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            h.close_connection = True
+
+
+def _chunk(h: BaseHTTPRequestHandler, data: bytes) -> None:
+    h.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    h.wfile.flush()
+
+
+def _error_body(api: str, status: int) -> dict[str, Any]:
+    if api == "anthropic":
+        kind = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error"}.get(status, "api_error")
+        return {"type": "error", "error": {"type": kind, "message": f"fake {status}"}}
+    if api == "gemini":
+        name = {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}.get(status, "UNKNOWN")
+        return {"error": {"code": status, "message": f"fake {status}", "status": name}}
+    return {"error": {"message": f"fake {status}", "type": "server_error", "code": None}}
+
+
+def _sse(data: Any, event: str | None = None) -> str:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data)}\n\n"
+
+
+def _openai_events(pieces: list[str], body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000,
+            "model": body.get("model", "fake")}
+    yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]}), False
+    for p in pieces:
+        yield _sse({**base, "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}), True
+    yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}), False
+    yield "data: [DONE]\n\n", False
+
+
+def _anthropic_events(pieces: list[str], body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    msg = {"id": "msg_fake", "type": "message", "role": "assistant", "content": [],
+           "model": body.get("model", "fake"), "stop_reason": None, "stop_sequence": None,
+           "usage": {"input_tokens": 12, "output_tokens": 1}}
+    yield _sse({"type": "message_start", "message": msg}, "message_start"), False
+    yield _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+               "content_block_start"), False
+    yield _sse({"type": "ping"}, "ping"), False
+    for p in pieces:
+        yield _sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": p}},
+                   "content_block_delta"), True
+    yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"), False
+    yield _sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": len(pieces)}}, "message_delta"), False
+    yield _sse({"type": "message_stop"}, "message_stop"), False
+
+
+def _gemini_events(pieces: list[str], body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    for i, p in enumerate(pieces):
+        cand: dict[str, Any] = {"content": {"parts": [{"text": p}], "role": "model"}, "index": 0}
+        if i == len(pieces) - 1:
+            cand["finishReason"] = "STOP"
+        chunk = {"candidates": [cand], "modelVersion": "gemini-fake",
+                 "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": i + 1,
+                                   "totalTokenCount": 13 + i}}
+        yield f"data: {json.dumps(chunk)}\r\n\r\n", True

@@ -1,0 +1,269 @@
+"""The MQTT surface against a private Mosquitto, with the real daemon and models."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mosquitto import DaemonThread, Listener, Mosquitto
+
+from panikid import config, fixtures
+from panikid.audio.wav import read_wav
+from panikid.control.discovery import discovery_payload
+from panikid.control.mqtt import MqttSurface
+from panikid.control.mqtt_topics import Topics, backoff_delay, messages_for
+from panikid.daemon import Daemon, RunOptions
+from panikid.events import Event
+
+DEV = "kitchen"
+BASE = f"panikid/{DEV}"
+
+
+# ---------------------------------------------------------------- pure parts
+
+def test_backoff_grows_is_capped_and_jittered() -> None:
+    assert [backoff_delay(a, cap=30, rand=lambda: 1.0) for a in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    assert [backoff_delay(a, cap=30, rand=lambda: 0.0) for a in range(3)] == [0.25, 0.5, 1]
+    assert backoff_delay(1000, cap=30, rand=lambda: 0.5) == 22.5
+
+
+def test_discovery_has_every_component_with_platform_and_unique_id() -> None:
+    doc = discovery_payload(DEV, Topics("panikid", DEV), qos=1)
+    assert doc["device"]["identifiers"] == [f"panikid_{DEV}"] and doc["origin"]["name"] == "panikid"
+    assert doc["availability_topic"] == f"{BASE}/availability"
+    comps = doc["components"]
+    platforms = {k: c["platform"] for k, c in comps.items()}
+    assert platforms == {"state": "sensor", "last_transcript": "sensor", "last_reply": "sensor", "mute": "switch",
+                         "listen": "button", "stop": "button", "say": "text", "volume": "number",
+                         "wake_sensitivity": "select", "llm_backend": "select", "event": "event"}
+    ids = [c["unique_id"] for c in comps.values()]
+    assert len(set(ids)) == len(ids)
+    assert comps["state"]["device_class"] == "enum" and "muted" in comps["state"]["options"]
+    assert comps["mute"]["command_topic"] == f"{BASE}/mute/set"
+    assert comps["volume"]["min"] == 0 and comps["volume"]["max"] == 100
+    assert "wake" in comps["event"]["event_types"]
+
+
+def test_events_map_to_retained_state_and_unretained_events() -> None:
+    t = Topics("panikid", DEV)
+    assert [(m.topic, m.payload, m.retain) for m in messages_for(Event("state", 1.0, {"state": "muted"}), t, {})] \
+        == [(f"{BASE}/state", "muted", True)]
+    msgs = messages_for(Event("mute", 1.0), t, {})
+    assert [(m.topic, m.payload, m.retain) for m in msgs][0] == (f"{BASE}/mute/state", "ON", True)
+    ev = json.loads(msgs[1].payload)
+    assert msgs[1].topic == f"{BASE}/event" and not msgs[1].retain and ev["event_type"] == "mute"
+    msgs = messages_for(Event("reply", 2.0, {"text": "hi"}), t, {"last_reply": "hi"})
+    assert msgs[0].topic == f"{BASE}/state/attributes" and json.loads(msgs[0].payload) == {"last_reply": "hi"}
+
+
+# ---------------------------------------------------------------- the real thing
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    b = Mosquitto(tmp_path).start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+def _cfg(port: int, **mqtt: object) -> config.Config:
+    return config.replace(config.Config(), general={"device_id": DEV}, web={"enabled": False},
+                          mqtt={"enabled": True, "host": "127.0.0.1", "port": port, **mqtt})
+
+
+def _start(cfg: config.Config, components: object, wav: Path, out: Path | None = None,
+           environ: dict[str, str] | None = None) -> tuple[DaemonThread, MqttSurface]:
+    surface = MqttSurface(cfg, environ=environ or {})
+    daemon = Daemon(cfg, RunOptions(str(wav), str(out) if out else None, pace="realtime"), components, [surface])
+    return DaemonThread(daemon), surface
+
+
+@pytest.fixture(scope="module")
+def long_silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fixtures.write_pcm(tmp_path_factory.mktemp("mqtt") / "silence.wav", fixtures.silence(600))
+
+
+def test_state_discovery_and_every_command(broker: Mosquitto, components: object, long_silence: Path,
+                                           tmp_path: Path) -> None:
+    out = tmp_path / "out.wav"
+    # A command left retained on the broker must not fire when the daemon subscribes.
+    stale = Listener(broker.port, [])
+    stale.publish(f"{BASE}/listen", "PRESS", retain=True)
+    stale.close()
+    run, surface = _start(_cfg(broker.port), components, long_silence, out)
+    sub = Listener(broker.port, [f"{BASE}/#", "homeassistant/#"])
+    try:
+        run.wait_event("ready")
+        err = run.wait_event("error")
+        assert err["where"] == "commands" and "retained" in err["message"]
+        sub.publish(f"{BASE}/listen", b"", retain=True)  # clear it from the broker
+        sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+        sub.wait_for(f"{BASE}/state", lambda p: p == b"idle")
+        doc = json.loads(sub.wait_for(f"homeassistant/device/{DEV}/config")[0])
+        assert all("platform" in c and "unique_id" in c for c in doc["components"].values())
+        # A client that connects later gets the retained state.
+        late = Listener(broker.port, [f"{BASE}/availability", f"{BASE}/state", f"{BASE}/volume/state"])
+        try:
+            assert late.wait_for(f"{BASE}/availability") == (b"online", True)
+            assert late.wait_for(f"{BASE}/volume/state") == (b"100", True)
+        finally:
+            late.close()
+
+        sub.publish(f"{BASE}/mute/set", "ON")
+        sub.wait_for(f"{BASE}/mute/state", lambda p: p == b"ON")
+        sub.wait_for(f"{BASE}/state", lambda p: p == b"muted")
+        late = Listener(broker.port, [f"{BASE}/mute/state", f"{BASE}/state"])
+        try:  # retained
+            assert late.wait_for(f"{BASE}/mute/state") == (b"ON", True)
+            assert late.wait_for(f"{BASE}/state") == (b"muted", True)
+        finally:
+            late.close()
+        sub.publish(f"{BASE}/mute/set", "OFF")
+        sub.wait_for(f"{BASE}/state", lambda p: p == b"idle")
+
+        sub.publish(f"{BASE}/volume/set", "40")
+        sub.wait_for(f"{BASE}/volume/state", lambda p: p == b"40")
+        assert run.daemon.volume == 0.4
+        sub.publish(f"{BASE}/wake_sensitivity/set", "high")
+        sub.wait_for(f"{BASE}/wake_sensitivity/state", lambda p: p == b"high")
+        base = config.Config().wake.threshold or min(e.default_threshold for e in components.wake)  # type: ignore[attr-defined]
+        assert run.daemon.wake.detector.threshold == pytest.approx(max(0.05, base - 0.15))
+        sub.publish(f"{BASE}/llm_backend/set", "cloud")
+        sub.wait_for(f"{BASE}/llm_backend/state", lambda p: p == b"cloud")
+
+        # Malformed commands: an error event on MQTT, and the daemon carries on.
+        for topic, payload in [("volume/set", "loud"), ("say", b"\xff\xfe"), ("mute/set", "maybe")]:
+            sub.publish(f"{BASE}/{topic}", payload)
+        def is_cmd_error(p: bytes) -> bool:
+            e = json.loads(p)
+            return e["event_type"] == "error" and e["where"] == "commands" and "allowed: ON, OFF" in e["message"]
+        sub.wait_for(f"{BASE}/event", is_cmd_error)
+        errors = [e for e in sub.events(f"{BASE}/event") if e["type"] == "error"]
+        assert any("expected a number" in e["message"] for e in errors)
+        assert any("UTF-8" in e["message"] for e in errors)
+
+        # say speaks (to the end); then stop interrupts a reply in progress.
+        sub.publish(f"{BASE}/say", "Hello there.")
+        sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "audio_stopped")
+        sub.wait_for(f"{BASE}/state", lambda p: p == b"responding")
+        n = len(run.daemon.bus.history)
+        sub.publish(f"{BASE}/say", "Hello from the control plane. This sentence is long enough to be "
+                                   "interrupted while it is still being spoken aloud by the speaker.")
+        run.wait_event("audio_started", after=n)
+        sub.publish(f"{BASE}/stop", "PRESS")
+        sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "interrupted")
+        run.wait_event("interrupted", after=n)
+        assert run.thread.is_alive() and run.error is None
+        assert "listen" not in run.types()
+    finally:
+        sub.close()
+        run.stop()
+    assert run.code == 0
+    pcm, _ = read_wav(out)
+    assert np.abs(np.frombuffer(pcm, dtype="<i2")).max() > 1000  # the speaker got speech
+
+
+def test_muted_daemon_ignores_the_wake_word(broker: Mosquitto, components: object, wake_and_command: Path,
+                                            tmp_path: Path) -> None:
+    wav = fixtures.compose(tmp_path / "later.wav", [6.0, fixtures.read_pcm(wake_and_command), 2.0])
+    run, _ = _start(_cfg(broker.port), components, wav)
+    sub = Listener(broker.port, [f"{BASE}/#"])
+    try:
+        run.wait_event("ready")
+        sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+        sub.publish(f"{BASE}/mute/set", "ON")
+        sub.wait_for(f"{BASE}/state", lambda p: p == b"muted")
+        run.thread.join(120)  # the file ends, the daemon exits
+    finally:
+        sub.close()
+        run.stop()
+    assert run.code == 0
+    assert "mute" in run.types()
+    assert "wake" not in run.types() and "transcript" not in run.types()
+
+
+def test_reconnects_after_the_broker_is_killed(broker: Mosquitto, components: object, long_silence: Path) -> None:
+    run, surface = _start(_cfg(broker.port, reconnect_max_seconds=2.0), components, long_silence)
+    try:
+        run.wait_event("ready")
+        sub = Listener(broker.port, [f"{BASE}/availability"])
+        sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+        sub.close()
+        broker.stop(signal.SIGKILL)  # retained messages die with it (persistence false)
+        broker.start()
+        sub = Listener(broker.port, [f"{BASE}/#", "homeassistant/#"])
+        try:
+            sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+            assert sub.wait_for(f"{BASE}/state")[0] == b"idle"
+            sub.wait_for(f"homeassistant/device/{DEV}/config")
+            # Commands work again after the reconnect.
+            sub.publish(f"{BASE}/volume/set", "25")
+            sub.wait_for(f"{BASE}/volume/state", lambda p: p == b"25")
+        finally:
+            sub.close()
+        assert surface.connects >= 2
+        errs = [e for e in run.daemon.bus.of_type("error") if e.data["where"] == "mqtt"]
+        assert errs and "broker" in errs[0].data["message"]
+    finally:
+        run.stop()
+    assert run.code == 0
+
+
+def test_home_assistant_restart_gets_discovery_again(broker: Mosquitto, components: object,
+                                                     long_silence: Path) -> None:
+    run, _ = _start(_cfg(broker.port), components, long_silence)
+    sub = Listener(broker.port, ["homeassistant/device/#"])
+    try:
+        run.wait_event("ready")
+        sub.wait_for(f"homeassistant/device/{DEV}/config")
+        sub.publish("homeassistant/status", "online")
+
+        def count() -> int:
+            return sum(1 for t, _, _ in sub.messages if t.endswith("/config"))
+        sub.wait_for(f"homeassistant/device/{DEV}/config", lambda p: count() >= 2)
+    finally:
+        sub.close()
+        run.stop()
+
+
+def test_tls_with_password_and_a_wrong_password(tmp_path: Path, components: object, long_silence: Path) -> None:
+    broker = Mosquitto(tmp_path, users={"pi": "s3cret"}, tls=True).start()
+    try:
+        secret = tmp_path / "mqtt-password"
+        secret.write_text("s3cret\n")
+        cfg = _cfg(broker.port, host="localhost", tls=True, ca_file=str(broker.ca), username="pi",
+                   password_file=str(secret))
+        run, _ = _start(cfg, components, long_silence)
+        sub = Listener(broker.port, [f"{BASE}/#"], ca=broker.ca, user="pi", password="s3cret")
+        try:
+            run.wait_event("ready")
+            sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+        finally:
+            sub.close()
+            run.stop()
+
+        # The environment variable wins over the file; a wrong one is a clear error, not a crash.
+        run, _ = _start(cfg, components, long_silence, environ={"PANIKID_MQTT_PASSWORD": "wrong"})
+        try:
+            err = run.wait_event("error", timeout=60)
+            assert err["where"] == "mqtt" and "refused" in err["message"] and "password" in err["message"]
+            assert "wrong" not in err["message"]
+            run.wait_event("ready")
+            # It keeps retrying with backoff, and says so once, not once per attempt.
+            deadline = time.monotonic() + 60
+            while broker.log.read_text().count("not authorised") < 3 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert broker.log.read_text().count("not authorised") >= 3
+            assert [e.data["where"] for e in run.daemon.bus.of_type("error")] == ["mqtt"]
+            assert run.thread.is_alive()
+        finally:
+            run.stop()
+        assert run.code == 0
+    finally:
+        broker.stop()
