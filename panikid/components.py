@@ -97,7 +97,9 @@ def load_llm(cfg: Config) -> LLMBackend:
     path = models.resolve("llm", cfg.llm.model, cfg.models)
     c = cfg.llm
     try:
-        return LlamaCppBackend(path, c.context_size, c.threads, c.max_tokens, c.temperature)
+        return LlamaCppBackend(
+            path, c.context_size, c.threads, c.max_tokens, c.temperature, c.repeat_penalty
+        )
     except Exception as exc:  # llama.cpp raises ValueError on a bad file
         raise ComponentError(f"llm.model: cannot load {path}: {exc}") from exc
 

@@ -94,6 +94,7 @@ class LlmConfig:
     system_prompt: str = _opt(DEFAULT_SYSTEM_PROMPT, "System prompt (keep it suited to speech).")
     max_tokens: int = _opt(96, "Longest reply, in tokens.", min=8, max=4096)
     temperature: float = _opt(0.2, "Sampling temperature.", min=0.0, max=2.0)
+    repeat_penalty: float = _opt(1.15, "Penalty for repeating tokens (small models loop without it; 1 = off).", min=1.0, max=2.0)
     context_size: int = _opt(1024, "Context window, in tokens.", min=256, max=131072)
     threads: int = _opt(0, "CPU threads; 0 = all cores.", min=0, max=64)
 

@@ -63,11 +63,13 @@ class LlamaCppBackend:
         threads: int = 0,
         max_tokens: int = 96,
         temperature: float = 0.2,
+        repeat_penalty: float = 1.15,
     ) -> None:
         from llama_cpp import Llama
 
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.repeat_penalty = repeat_penalty
         self.model = Llama(
             str(model_path),
             n_ctx=context_size,
@@ -89,6 +91,7 @@ class LlamaCppBackend:
                 stream=True,
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
+                repeat_penalty=self.repeat_penalty,
             )
             try:
                 for chunk in chunks:
