@@ -331,6 +331,11 @@ class Daemon:
                 t.cancel()
             if self._stop.is_set():
                 log.info("stopping: the reply in progress is cut")
+            elif not self.opts.input_wav:
+                # A microphone never ends by itself: exit non-zero so a service manager restarts us.
+                log.error("the audio input stopped delivering audio; exiting")
+                self.bus.publish(ev.ERROR, where="input", message="the audio input stopped", fatal=True)
+                return 1
             return 0
         finally:
             ticker.cancel()
