@@ -54,6 +54,7 @@ class PulseServer:
     dir: Path
     env: dict[str, str]
     alsa_config: Path
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _recorder: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _record_file: Path | None = field(default=None, repr=False)
 
@@ -192,7 +193,7 @@ def pulse_server(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    server = PulseServer(dir=root, env=env, alsa_config=alsa_config)
+    server = PulseServer(dir=root, env=env, alsa_config=alsa_config, proc=proc)
     try:
         deadline = time.monotonic() + start_timeout
         while True:

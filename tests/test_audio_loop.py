@@ -127,3 +127,22 @@ def test_no_sound_card_points_at_input() -> None:
     res = run_cli("run", env=env)
     assert res.code == 1
     assert "--input" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_daemon_exits_non_zero_when_the_microphone_dies(tmp_path: Path) -> None:
+    """A live input that stops delivering audio ends the daemon with status 1 (systemd restarts it)."""
+    with pulse_server(tmp_path / "pulse") as server:
+        daemon = DaemonProcess(server.env)
+        try:
+            daemon.wait_for("ready", timeout=120)
+            assert server.proc is not None
+            server.proc.kill()  # the sound server vanishes under the daemon
+            server.proc.wait(timeout=10)
+            code = daemon.proc.wait(timeout=60)
+        finally:
+            if daemon.proc.poll() is None:
+                daemon.proc.kill()
+    assert code == 1, daemon.stderr[-2000:]
+    time.sleep(0.2)  # the reader thread drains the last lines
+    errors = [e for e in daemon.events if e["type"] == "error"]
+    assert any(e.get("where") == "input" for e in errors), errors
