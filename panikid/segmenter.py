@@ -79,3 +79,28 @@ class EndOfTurnSegmenter:
             self.done = True
             return Segment.MAX_LENGTH
         return None
+
+
+def wake_tail_frames(decisions: list[bool], min_gap: int = 3) -> int:
+    """How many leading VAD frames of a turn's pre-roll belong to the wake word.
+
+    The pre-roll starts a little before the wake word was detected, so it may
+    hold the end of the wake word itself. When that speech is followed by a
+    pause of at least ``min_gap`` frames, everything up to the end of the pause
+    is the wake word's tail, not the command. Without such a pause (the command
+    spoken in the same breath) nothing is skipped: a syllable of the wake word
+    is better than a lost first word of the command.
+    """
+    seen_speech = False
+    run = 0
+    for i, speech in enumerate(decisions):
+        if speech:
+            if run >= min_gap and seen_speech:
+                return i
+            seen_speech = True
+            run = 0
+        else:
+            run += 1
+    if seen_speech and run >= min_gap:
+        return len(decisions)
+    return 0

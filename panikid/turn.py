@@ -27,7 +27,7 @@ from .frames import (
     WakeWordFrame,
 )
 from .processor import FrameProcessor
-from .segmenter import EndOfTurnSegmenter, Segment
+from .segmenter import EndOfTurnSegmenter, Segment, wake_tail_frames
 from .vad import VadChunker, VadEngine
 
 log = logging.getLogger(__name__)
@@ -116,8 +116,22 @@ class TurnDetector(FrameProcessor):
         else:
             start = min(max(round(start_t * SAMPLE_RATE), self._ring_start), ring_end)
         backlog = bytes(self._ring[(start - self._ring_start) * 2 :])
+        if backlog and start_t is not None:
+            backlog = await self._drop_wake_tail(backlog)
         if backlog:
             await self._feed(backlog)
+
+    async def _drop_wake_tail(self, backlog: bytes) -> bytes:
+        """Cut the end of the wake word off the pre-roll when a pause follows it."""
+        size = self.vad.frame_samples * 2
+        frames = [backlog[i : i + size] for i in range(0, len(backlog) - size + 1, size)]
+        if self.vad.heavy:
+            decisions = await self.run_blocking(lambda: [self.vad.is_speech(f) for f in frames])
+        else:
+            decisions = [self.vad.is_speech(f) for f in frames]
+        self.vad.reset()
+        skip = wake_tail_frames(decisions, min_gap=max(2, round(0.09 * SAMPLE_RATE / self.vad.frame_samples)))
+        return backlog[skip * size :]
 
     async def _feed(self, pcm: bytes) -> None:
         self._utt += pcm

@@ -152,3 +152,42 @@ def test_any_sequence_starts_at_most_once_and_ends_at_most_once_after_the_start(
             assert is_speech
         if result in (Segment.SPEECH_ENDED, Segment.NO_SPEECH):
             assert not is_speech
+
+
+def test_wake_tail_is_cut_only_when_a_pause_follows_it() -> None:
+    from panikid.segmenter import wake_tail_frames
+
+    S, N = True, False
+    # End of the wake word, a pause, then the command: skip up to the command.
+    assert wake_tail_frames([S, S, N, N, N, S, S], min_gap=3) == 5
+    # The pause is still going on: everything so far is the wake word's tail.
+    assert wake_tail_frames([S, N, N, N, N], min_gap=3) == 5
+    # No pause (command in the same breath): keep everything.
+    assert wake_tail_frames([S, S, S, N, S, S], min_gap=3) == 0
+    # Silence first (the wake word ended before the pre-roll): nothing to cut.
+    assert wake_tail_frames([N, N, N, S, S], min_gap=3) == 0
+    assert wake_tail_frames([], min_gap=3) == 0
+
+
+def test_command_after_a_pause_loses_the_wake_words_tail(speech_dir, components) -> None:
+    """Through the turn detector: with a pause after the wake word, the utterance starts at the command."""
+    import asyncio
+
+    from panikid import fixtures
+    from panikid.frames import SAMPLE_RATE, InputAudioFrame, UtteranceFrame, WakeWordFrame
+    from panikid.testing import run_frames
+    from panikid.turn import TurnDetector
+    from panikid.vad import WebRtcVad
+
+    wake = fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, speech_dir))
+    command = fixtures.read_pcm(fixtures.cached_speech("What time is it?", speech_dir))
+    wav = fixtures.compose(speech_dir / "tail.wav", [1.0, wake, 0.5, command, 1.5])
+    pcm = fixtures.read_pcm(wav).tobytes()
+    frames = [InputAudioFrame(pcm[i : i + 960], i / 2 / SAMPLE_RATE) for i in range(0, len(pcm), 960)]
+    wake_end = 1.0 + len(wake) / SAMPLE_RATE
+    detected_at = wake_end + 0.2  # detection lags the spoken word
+    cut = int((detected_at + 0.1) / 0.03)
+    frames = frames[:cut] + [WakeWordFrame("okay_nabu", 0.9, detected_at)] + frames[cut:]
+    out = asyncio.run(run_frames(TurnDetector(WebRtcVad(2), EndOfTurnSegmenter(), 0.3), frames))
+    utt = next(f for f in out if isinstance(f, UtteranceFrame))
+    assert components.stt.transcribe(utt.pcm).lower().startswith("what time is it")
