@@ -34,14 +34,14 @@ from .turn import TurnDetector
 from .wake import WakeWordProcessor
 
 QUESTIONS = [
-    "What time is it?",
     "What is the capital of France?",
+    "What time is it?",
     "Tell me a fun fact about cats.",
     "How are you today?",
     "What should I cook for dinner?",
+    "What day is it today?",
     "Why is the sky blue?",
     "Give me a word that rhymes with moon.",
-    "What day is it today?",
 ]
 
 
@@ -181,6 +181,11 @@ def measure(cfg: Config, turns: int = 5, idle_seconds: float = 10.0) -> dict[str
         "turns_requested": len(utterances),
         "turns_completed": len(voice),
         "eos_to_first_audio_ms": _stats(eos),
+        "eos_to_first_audio_ms_by_backend": {
+            backend: _stats([t["eos_to_first_audio_ms"] for t in voice
+                             if t.get("backend") == backend and t.get("eos_to_first_audio_ms") is not None])
+            for backend in sorted({str(t.get("backend")) for t in voice})
+        },
         "stt_ms_in_turn": _stats([t["stt_ms"] for t in voice if t.get("stt_ms") is not None]),
         "llm_ttft_ms_in_turn": _stats([t["llm_ttft_ms"] for t in voice if t.get("llm_ttft_ms") is not None]),
         "tts_ttfb_ms_in_turn": _stats([t["tts_ttfb_ms"] for t in voice if t.get("tts_ttfb_ms") is not None]),
@@ -204,6 +209,8 @@ def format_table(r: dict[str, Any]) -> str:
         ("model load", f"{r['model_load_s']} s"),
         ("voice turns", f"{r['turns_completed']} of {r['turns_requested']} completed"),
         ("end of speech -> first audio", ms("eos_to_first_audio_ms")),
+        *[(f"  answered by {b}", f"median {st['median']} ms, p95 {st['p95']} ms (n={st['n']})")
+          for b, st in r["eos_to_first_audio_ms_by_backend"].items()],
         ("  of which STT", ms("stt_ms_in_turn")),
         ("  of which LLM first token", ms("llm_ttft_ms_in_turn")),
         ("  of which TTS first audio", ms("tts_ttfb_ms_in_turn")),
