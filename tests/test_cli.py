@@ -110,3 +110,19 @@ def test_models_list_and_verify() -> None:
         assert name in listed.stdout
     verified = run_cli("models", "verify")
     assert verified.code == 0, verified.stdout + verified.stderr
+
+
+def test_bench_reports_figures() -> None:
+    import json
+
+    res = run_cli("bench", "--json", "--turns", "2", "--idle-seconds", "2")
+    assert res.code == 0, res.stderr
+    r = json.loads(res.stdout)
+    assert r["turns_completed"] == 2
+    assert r["eos_to_first_audio_ms"]["median"] > 0 and r["eos_to_first_audio_ms"]["n"] == 2
+    assert 0 < r["stt_rtf"]["median"] < 5
+    assert r["llm_ttft_ms"]["median"] > 0 and r["llm_tokens_per_s"]["median"] > 0
+    assert r["tts_first_audio_ms"]["median"] > 0
+    assert 0 <= r["idle_cpu_percent_of_one_core"] < 100
+    assert r["peak_rss_mb"] > 100
+    assert r["machine"]["cores"] >= 1
