@@ -17,6 +17,7 @@ from typing import IO, Protocol
 
 from . import events as ev
 from .brains.assistant import build_assistant
+from .brains.intents import Action
 from .components import Components, load_all
 from .config import Config
 from .events import Event, EventBus, Subscription
@@ -222,9 +223,32 @@ class Daemon:
         self.bus.publish("wake_sensitivity", level=level, threshold=threshold)
 
     def set_llm_backend(self, backend: str) -> None:
-        """auto, local or cloud: recorded and evented for the LLM router to follow."""
+        """auto, local or cloud: which brain the router uses from the next turn on."""
         self.llm_backend = backend
+        assistant = self.assistant
+        if assistant is not None:
+            assistant.backend_choice = backend
         self.bus.publish("llm_backend", backend=backend)
+
+    @property
+    def assistant(self) -> AssistantProcessor | None:
+        if self.pipeline is None:
+            return None
+        return next((p for p in self.pipeline.processors if isinstance(p, AssistantProcessor)), None)
+
+    def _on_intent_action(self, action: Action) -> None:
+        """Device actions of instant intents go through the same control methods as commands."""
+        current = float(getattr(self, "volume", self.cfg.audio.volume))
+        if action.name == "volume_up":
+            self.set_volume(min(1.0, round(current + 0.1, 2)))
+        elif action.name == "volume_down":
+            self.set_volume(max(0.0, round(current - 0.1, 2)))
+        elif action.name == "volume_set" and action.value is not None:
+            self.set_volume(max(0.0, min(1.0, action.value)))
+        elif action.name == "mute":
+            self.mute(True)
+        elif action.name == "stop":
+            self.stop_turn()
 
     def reload(self) -> bool:
         """SIGHUP: re-read the configuration file. An invalid one is refused (the old one
@@ -317,6 +341,9 @@ class Daemon:
             comps: Components = self.components
             tin, tout = make_transports(self.cfg, self.opts, comps.tts.sample_rate, self._hold)
             self.pipeline = build_pipeline(self.cfg, comps, tin, tout)
+            assistant = self.assistant
+            if assistant is not None:
+                assistant.on_action = self._on_intent_action
             runner = PipelineRunner(self.pipeline, self.bus)
             await runner.start()
             await self._wait_for_audio()

@@ -40,6 +40,7 @@ class TurnMetrics:
         elif e.type == ev.REPLY:
             f["llm_ttft_ms"] = e.data.get("llm_ttft_ms")
             f["backend"] = e.data.get("backend")
+            f["fallback_reason"] = e.data.get("fallback_reason")
         elif e.type == TTS_STARTED:
             f["tts_ttfb_ms"] = e.data.get("tts_ttfb_ms")
         elif e.type == ev.AUDIO_STARTED and turn.eos_t is not None:
@@ -53,6 +54,7 @@ class TurnMetrics:
                 "llm_ttft_ms": f.get("llm_ttft_ms"),
                 "tts_ttfb_ms": f.get("tts_ttfb_ms"),
                 "backend": f.get("backend"),
+                "fallback_reason": f.get("fallback_reason"),
                 "interrupted": bool(e.data.get("interrupted", False)),
             }
             self.completed.append(record)

@@ -81,26 +81,56 @@ class EndOfTurnSegmenter:
         return None
 
 
-def wake_tail_frames(decisions: list[bool], min_gap: int = 3) -> int:
-    """How many leading VAD frames of a turn's pre-roll belong to the wake word.
+@dataclass
+class WakeTailTrimmer:
+    """Finds the end of the wake word at the start of a turn (pure, one VAD decision per frame).
 
-    The pre-roll starts a little before the wake word was detected, so it may
-    hold the end of the wake word itself. When that speech is followed by a
-    pause of at least ``min_gap`` frames, everything up to the end of the pause
-    is the wake word's tail, not the command. Without such a pause (the command
-    spoken in the same breath) nothing is skipped: a syllable of the wake word
-    is better than a lost first word of the command.
+    A turn starts ``pre_roll`` before the wake word was detected, so it may begin
+    with the wake word's last syllable. When that speech is followed by a pause
+    of at least ``min_gap`` frames, everything up to the pause's end is the wake
+    word, not the command: ``process`` then returns how many leading frames to
+    drop (keeping ``keep`` frames of the pause, so a soft first consonant is not
+    clipped). Without such a pause within ``max_frames`` (the command spoken in
+    the same breath) nothing is dropped: a syllable of the wake word is better
+    than a lost first word. Leading silence means the wake word ended before the
+    turn started: nothing to drop either.
     """
-    seen_speech = False
-    run = 0
-    for i, speech in enumerate(decisions):
-        if speech:
-            if run >= min_gap and seen_speech:
-                return i
-            seen_speech = True
-            run = 0
+
+    min_gap: int = 3
+    keep: int = 2
+    max_frames: int = 30
+
+    def __post_init__(self) -> None:
+        self.done = False
+        self._seen_speech = False
+        self._run = 0
+        self._n = 0
+
+    def process(self, is_speech: bool) -> int | None:
+        """Frames to drop from the start of the turn, once the answer is known; else None."""
+        if self.done:
+            return None
+        self._n += 1
+        if is_speech:
+            if self._run >= self.min_gap:
+                self.done = True
+                if self._seen_speech:
+                    return self._n - 1 - min(self.keep, self._run - 1)
+                return 0
+            self._seen_speech = True
+            self._run = 0
         else:
-            run += 1
-    if seen_speech and run >= min_gap:
-        return len(decisions)
-    return 0
+            self._run += 1
+        if self._n >= self.max_frames:
+            self.done = True
+            return 0
+        return None
+
+    def finish(self) -> int:
+        """No more audio: drop the wake word's tail if a pause after it was seen."""
+        if self.done:
+            return 0
+        self.done = True
+        if self._seen_speech and self._run >= self.min_gap:
+            return self._n
+        return 0

@@ -27,12 +27,16 @@ from .frames import (
     WakeWordFrame,
 )
 from .processor import FrameProcessor
-from .segmenter import EndOfTurnSegmenter, Segment, wake_tail_frames
+from .segmenter import EndOfTurnSegmenter, Segment, WakeTailTrimmer
 from .vad import VadChunker, VadEngine
 
 log = logging.getLogger(__name__)
 
 RING_SECONDS = 3.0
+WAKE_GAP_SECONDS = 0.09
+"""A pause this long after speech at the start of a turn ends the wake word."""
+WAKE_TAIL_WINDOW = 0.6
+"""How long after the wake word's detection a pause may still end it."""
 TAIL_SECONDS = 0.2
 """Audio kept after the last speech frame (word endings VAD calls silence)."""
 
@@ -60,6 +64,8 @@ class TurnDetector(FrameProcessor):
         self._ring_start = 0  # stream sample index of _ring[0]
         self._turn = 0
         self._utt = bytearray()
+        self._trimmer: WakeTailTrimmer | None = None
+        self._held: list[bool] = []
 
     @property
     def active(self) -> bool:
@@ -110,28 +116,23 @@ class TurnDetector(FrameProcessor):
         self._chunker.reset()
         self.vad.reset()
         self._utt = bytearray()
+        self._trimmer = None
+        self._held = []
         ring_end = self._ring_start + len(self._ring) // 2
         if start_t is None:
             start = ring_end
         else:
             start = min(max(round(start_t * SAMPLE_RATE), self._ring_start), ring_end)
         backlog = bytes(self._ring[(start - self._ring_start) * 2 :])
-        if backlog and start_t is not None:
-            backlog = await self._drop_wake_tail(backlog)
+        if start_t is not None:
+            frame_s = self.vad.frame_samples / SAMPLE_RATE
+            self._trimmer = WakeTailTrimmer(
+                min_gap=max(2, round(WAKE_GAP_SECONDS / frame_s)),
+                keep=max(1, round(0.06 / frame_s)),
+                max_frames=round((self.pre_roll + WAKE_TAIL_WINDOW) / frame_s),
+            )
         if backlog:
             await self._feed(backlog)
-
-    async def _drop_wake_tail(self, backlog: bytes) -> bytes:
-        """Cut the end of the wake word off the pre-roll when a pause follows it."""
-        size = self.vad.frame_samples * 2
-        frames = [backlog[i : i + size] for i in range(0, len(backlog) - size + 1, size)]
-        if self.vad.heavy:
-            decisions = await self.run_blocking(lambda: [self.vad.is_speech(f) for f in frames])
-        else:
-            decisions = [self.vad.is_speech(f) for f in frames]
-        self.vad.reset()
-        skip = wake_tail_frames(decisions, min_gap=max(2, round(0.09 * SAMPLE_RATE / self.vad.frame_samples)))
-        return backlog[skip * size :]
 
     async def _feed(self, pcm: bytes) -> None:
         self._utt += pcm
@@ -142,13 +143,32 @@ class TurnDetector(FrameProcessor):
             decisions = await self.run_blocking(lambda: [self.vad.is_speech(f) for f in frames])
         else:
             decisions = [self.vad.is_speech(f) for f in frames]
-        seconds = self.vad.frame_samples / SAMPLE_RATE
         for speech in decisions:
             if not self.active:
                 return
-            seg = self.segmenter.process(seconds, speech)
-            if seg is not None:
-                await self._on_segment(seg)
+            if self._trimmer is not None:
+                # Hold decisions back until the wake word's tail is known.
+                self._held.append(speech)
+                drop = self._trimmer.process(speech)
+                if drop is not None:
+                    await self._release_held(drop)
+                continue
+            await self._segment(speech)
+
+    async def _release_held(self, drop: int) -> None:
+        """The start of the command is known: drop the wake word's tail, replay the rest."""
+        if drop:
+            del self._utt[: drop * self.vad.frame_samples * 2]
+        held, self._held, self._trimmer = self._held[drop:], [], None
+        for speech in held:
+            if not self.active:
+                return
+            await self._segment(speech)
+
+    async def _segment(self, speech: bool) -> None:
+        seg = self.segmenter.process(self.vad.frame_samples / SAMPLE_RATE, speech)
+        if seg is not None:
+            await self._on_segment(seg)
 
     async def _on_segment(self, seg: Segment) -> None:
         turn = self._turn
@@ -179,6 +199,10 @@ class TurnDetector(FrameProcessor):
     async def _finish_at_end_of_input(self) -> None:
         if not self.active:
             return
+        if self._trimmer is not None:
+            await self._release_held(self._trimmer.finish())
+            if not self.active:
+                return
         if self.segmenter.in_speech:
             await self._complete(reason="end_of_input")
         else:
@@ -190,3 +214,5 @@ class TurnDetector(FrameProcessor):
     def _end_turn(self) -> None:
         self._turn = 0
         self._utt = bytearray()
+        self._trimmer = None
+        self._held = []

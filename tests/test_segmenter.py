@@ -154,19 +154,30 @@ def test_any_sequence_starts_at_most_once_and_ends_at_most_once_after_the_start(
             assert not is_speech
 
 
-def test_wake_tail_is_cut_only_when_a_pause_follows_it() -> None:
-    from panikid.segmenter import wake_tail_frames
+def _trim(decisions: list[bool], **kw) -> int | None:
+    from panikid.segmenter import WakeTailTrimmer
 
+    t = WakeTailTrimmer(**kw)
+    for d in decisions:
+        r = t.process(d)
+        if r is not None:
+            return r
+    return t.finish()
+
+
+def test_wake_tail_is_cut_only_when_a_pause_follows_it() -> None:
     S, N = True, False
-    # End of the wake word, a pause, then the command: skip up to the command.
-    assert wake_tail_frames([S, S, N, N, N, S, S], min_gap=3) == 5
-    # The pause is still going on: everything so far is the wake word's tail.
-    assert wake_tail_frames([S, N, N, N, N], min_gap=3) == 5
+    # End of the wake word, a pause, then the command: drop up to the command.
+    assert _trim([S, S, N, N, N, S, S], min_gap=3, keep=0) == 5
+    # Two frames of the pause are kept before the command by default.
+    assert _trim([S, S, N, N, N, N, S, S], min_gap=3) == 4
+    # Input ends during the pause: everything so far was the wake word's tail.
+    assert _trim([S, N, N, N, N], min_gap=3) == 5
     # No pause (command in the same breath): keep everything.
-    assert wake_tail_frames([S, S, S, N, S, S], min_gap=3) == 0
-    # Silence first (the wake word ended before the pre-roll): nothing to cut.
-    assert wake_tail_frames([N, N, N, S, S], min_gap=3) == 0
-    assert wake_tail_frames([], min_gap=3) == 0
+    assert _trim([S, S, S, N, S, S] * 10, min_gap=3, max_frames=20) == 0
+    # Silence first (the wake word ended before the pre-roll): nothing to drop.
+    assert _trim([N, N, N, S, S], min_gap=3) == 0
+    assert _trim([], min_gap=3) == 0
 
 
 def test_command_after_a_pause_loses_the_wake_words_tail(speech_dir, components) -> None:

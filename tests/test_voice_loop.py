@@ -145,3 +145,19 @@ def test_wake_word_barges_in_on_a_reply(speech_dir: Path, tmp_path: Path) -> Non
     stopped = {e["turn"]: e["interrupted"] for e in res.of_type("audio_stopped")}
     assert stopped == {first["turn"]: True, second["turn"]: False}
     assert "france" in res.of_type("transcript")[-1]["text"].lower()
+
+
+def test_spoken_volume_and_mute_commands_act_on_the_daemon(speech_dir: Path, tmp_path: Path) -> None:
+    wake = fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, speech_dir))
+    volume = fixtures.read_pcm(fixtures.cached_speech("Set the volume to thirty percent.", speech_dir))
+    mute = fixtures.read_pcm(fixtures.cached_speech("Mute.", speech_dir))
+    question = fixtures.read_pcm(fixtures.cached_speech("What is the capital of France?", speech_dir))
+    wav = fixtures.compose(tmp_path / "cmds.wav",
+                           [1.0, wake, 0.4, volume, 2.0, wake, 0.4, mute, 2.0, wake, 0.4, question, 1.5])
+    res = run_cli("run", "--input", str(wav), "--pace", "fast", "--events", "-")
+    assert res.code == 0, res.stderr
+    assert [e["volume"] for e in res.of_type("volume")] == [30.0]
+    assert "muted" in [e["state"] for e in res.of_type("state")]
+    # Muted: the third wake word is not acted on.
+    assert len(res.of_type("wake")) == 2
+    assert all("france" not in e["text"].lower() for e in res.of_type("transcript"))
