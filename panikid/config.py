@@ -122,7 +122,7 @@ class CloudConfig:
     model: str = _opt("", "Model name (for azure: the deployment name is used when this is empty).")
     base_url: str = _opt("", "Server URL; empty = the vendor's own. For openai: any OpenAI-compatible server (Ollama, vLLM, llama.cpp).")
     api_key_env: str = _opt("", "Environment variable holding the API key; empty = PANIKID_CLOUD_API_KEY, then the vendor's usual variable.", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$|^$")
-    credential: str = _opt("panikid-cloud-api-key", "systemd credential (file in $CREDENTIALS_DIRECTORY) holding the API key.")
+    credential: str = _opt("", "systemd credential holding the API key (file in $CREDENTIALS_DIRECTORY, also found with the unit's secrets_ prefix); empty = <provider>_api_key, e.g. openai_api_key.")
     azure_endpoint: str = _opt("", "azure: the resource endpoint, https://NAME.openai.azure.com.")
     azure_deployment: str = _opt("", "azure: the deployment name.")
     api_version: str = _opt("2024-10-21", "azure: the API version.")

@@ -162,6 +162,11 @@ def test_api_key_sources(tmp_path: Path) -> None:
     assert secrets.api_key("openai", environ={"OPENAI_API_KEY": "a", "PANIKID_CLOUD_API_KEY": "b"}) == "b"
     assert secrets.api_key("openai", "MY_KEY", environ={"MY_KEY": "c", "PANIKID_CLOUD_API_KEY": "b"}) == "c"
     assert secrets.api_key("gemini", environ={"GOOGLE_API_KEY": "g"}) == "g"
-    (tmp_path / "panikid-cloud-api-key").write_text("from-systemd\n")
-    assert secrets.api_key("anthropic", environ={"CREDENTIALS_DIRECTORY": str(tmp_path)}) == "from-systemd"
+    creds = {"CREDENTIALS_DIRECTORY": str(tmp_path)}
+    # As the shipped unit hands them over: LoadCredential=secrets:/etc/panikid/credentials.
+    (tmp_path / "secrets_anthropic_api_key").write_text("from-systemd\n")
+    assert secrets.api_key("anthropic", environ=creds) == "from-systemd"
+    (tmp_path / "my-key").write_text("named\n")
+    assert secrets.api_key("openai", credential="my-key", environ=creds) == "named"
+    assert secrets.api_key("openai", environ=creds) is None
     assert secrets.api_key("anthropic", environ={}) is None

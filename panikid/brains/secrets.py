@@ -6,7 +6,12 @@ Looked up in this order:
 2. ``PANIKID_CLOUD_API_KEY``,
 3. the provider's usual variable (``OPENAI_API_KEY``, ``AZURE_OPENAI_API_KEY``,
    ``ANTHROPIC_API_KEY``, ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY``),
-4. ``$CREDENTIALS_DIRECTORY/<cloud.credential>`` (systemd ``LoadCredential=``).
+4. a systemd credential (``LoadCredential=``): ``$CREDENTIALS_DIRECTORY/<cloud.credential>``,
+   then ``secrets_<cloud.credential>`` (the shipped unit loads the directory
+   /etc/panikid/credentials as ``secrets``, so a file ``openai_api_key`` there is
+   seen as ``secrets_openai_api_key``). An empty ``cloud.credential`` means the
+   provider's own name: ``openai_api_key``, ``azure_api_key``,
+   ``anthropic_api_key`` or ``gemini_api_key``.
 
 The key is returned to the caller and handed to the SDK; it is never logged,
 never put into an event, never stored in the configuration object.
@@ -26,7 +31,7 @@ VENDOR_VARS = {
 }
 
 
-def api_key(provider: str, key_env: str = "", credential: str = "panikid-cloud-api-key",
+def api_key(provider: str, key_env: str = "", credential: str = "",
             environ: Mapping[str, str] | None = None) -> str | None:
     env = os.environ if environ is None else environ
     names = ([key_env] if key_env else []) + ["PANIKID_CLOUD_API_KEY"] + VENDOR_VARS.get(provider, [])
@@ -35,13 +40,15 @@ def api_key(provider: str, key_env: str = "", credential: str = "panikid-cloud-a
         if value:
             return value
     creds = env.get("CREDENTIALS_DIRECTORY")
-    if creds and credential:
-        path = Path(creds) / credential
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-        return value or None
+    name = credential or f"{provider}_api_key"
+    if creds:
+        for candidate in (name, f"secrets_{name}"):
+            try:
+                value = (Path(creds) / candidate).read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            if value:
+                return value
     return None
 
 
