@@ -344,6 +344,7 @@ class Daemon:
             assistant = self.assistant
             if assistant is not None:
                 assistant.on_action = self._on_intent_action
+            tout.volume = self.volume  # type: ignore[attr-defined]
             runner = PipelineRunner(self.pipeline, self.bus)
             await runner.start()
             await self._wait_for_audio()

@@ -102,6 +102,7 @@ def test_state_discovery_and_every_command(broker: Mosquitto, components: object
         run.wait_event("ready")
         err = run.wait_event("error")
         assert err["where"] == "commands" and "retained" in err["message"]
+        assert "listen" not in run.types()  # the retained command did not fire
         sub.publish(f"{BASE}/listen", b"", retain=True)  # clear it from the broker
         sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
         sub.wait_for(f"{BASE}/state", lambda p: p == b"idle")
@@ -148,6 +149,18 @@ def test_state_discovery_and_every_command(broker: Mosquitto, components: object
         assert any("expected a number" in e["message"] for e in errors)
         assert any("UTF-8" in e["message"] for e in errors)
 
+        # listen opens a turn as the wake word would; ask gets an answer from the LLM.
+        sub.publish(f"{BASE}/listen", "PRESS")
+        sub.wait_for(f"{BASE}/state", lambda p: p == b"listening")
+        sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "no_speech")  # nothing is said
+        sub.publish(f"{BASE}/ask", "What color is the sky?")
+        reply = json.loads(sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "reply")[0])
+        assert reply["text"].strip()
+        attrs = json.loads(sub.wait_for(f"{BASE}/state/attributes",
+                                        lambda p: json.loads(p)["last_reply"] == reply["text"])[0])
+        assert attrs["last_transcript"] == "What color is the sky?"
+        sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "turn")
+
         # say speaks (to the end); then stop interrupts a reply in progress.
         sub.publish(f"{BASE}/say", "Hello there.")
         sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "audio_stopped")
@@ -160,7 +173,6 @@ def test_state_discovery_and_every_command(broker: Mosquitto, components: object
         sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "interrupted")
         run.wait_event("interrupted", after=n)
         assert run.thread.is_alive() and run.error is None
-        assert "listen" not in run.types()
     finally:
         sub.close()
         run.stop()

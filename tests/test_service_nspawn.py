@@ -33,6 +33,13 @@ pytestmark = [
 ]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _only_when_asked(request: pytest.FixtureRequest) -> None:
+    """Skipped by default (minutes, downloads a Debian base): runs with ``-m nspawn``."""
+    if "nspawn" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("the real-systemd tier runs only with -m nspawn")
+
+
 def _sh(*cmd: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
     r = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
@@ -204,3 +211,34 @@ def test_stalled_pipeline_is_killed_by_the_watchdog_and_restarted(container: Con
         container.run("systemctl", "daemon-reload")
         container.run("systemctl", "restart", "panikid.service", timeout=300, check=False)
     assert container.show("ActiveState") == "active"
+
+
+def test_reload_credentials_and_check(container: Container) -> None:
+    # `systemctl reload` (ExecReload= sends SIGHUP): a live key is applied, the service keeps its pid.
+    pid = container.show("MainPID")
+    cfg = container.root / "etc/panikid/panikid.toml"
+    cfg.write_text(cfg.read_text().replace("cooldown_seconds = 2.0", "cooldown_seconds = 3.5"))
+    container.run("systemctl", "reload", "panikid.service")
+    deadline = time.monotonic() + 30
+    while "applied wake.cooldown_seconds" not in container.journal():
+        assert time.monotonic() < deadline, container.journal()[-3000:]
+        time.sleep(0.5)
+    assert container.show("MainPID") == pid
+
+    # A secret in /etc/panikid/credentials reaches the service, and only there.
+    secret = container.root / "etc/panikid/credentials/openai_api_key"
+    secret.write_text("sk-nspawn-test-0123456789abcdef\n")
+    secret.chmod(0o600)
+    container.run("systemctl", "restart", "panikid.service", timeout=300)
+    listing = container.run("ls", "-l", "/run/credentials/panikid.service/").stdout
+    assert "secrets_openai_api_key" in listing, listing
+    assert "sk-nspawn-test" not in container.journal()
+
+    # panikid check sees the real service install.
+    r = container.run("/opt/panikid/venv/bin/panikid", "check", "--config", "/etc/panikid/panikid.toml", check=False)
+    for line in ("service: ok: service unit — /etc/systemd/system/panikid.service",
+                 "service: ok: service program — /opt/panikid/venv/bin/panikid",
+                 "service: ok: service enabled — started at boot by multi-user.target",
+                 "service: ok: service user — in the audio group (SupplementaryGroups=audio)",
+                 "service: ok: credentials — openai_api_key"):
+        assert line in r.stdout, r.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import wave
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,18 @@ def test_fast_file_input_never_holds_the_event_loop(tmp_path: Path) -> None:
     slow = run_with_loop_checks(scenario(), slow=0.05, timeout=60)
     assert counted == [667]
     assert slow == []
+
+
+@aio
+async def test_output_volume_scales_what_is_played(tmp_path: Path) -> None:
+    pcm = float_to_pcm16(sine(440, 0.5, 22050, amplitude=0.5))
+    levels = []
+    for volume in (1.0, 0.3):
+        out = tmp_path / f"v{volume}.wav"
+        transport = FileOutputTransport(out, pace="fast")
+        transport.volume = volume
+        await run_frames(transport, [*_reply(1, pcm, 22050, 4410), TTSStoppedFrame(1)])
+        with wave.open(str(out)) as w:
+            samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
+        levels.append(np.sqrt(np.mean(samples**2)))
+    assert levels[1] / levels[0] == pytest.approx(0.3, abs=0.01)

@@ -41,11 +41,23 @@ class MqttConfigError(Exception):
     """The MQTT settings cannot be used (missing password file, bad CA file)."""
 
 
-def read_secret(env_var: str, path: str, environ: Mapping[str, str], what: str) -> str | None:
-    """A secret from the environment, else the first line of a file; None when neither is set."""
+def read_secret(env_var: str, path: str, environ: Mapping[str, str], what: str,
+                credential: str = "") -> str | None:
+    """A secret from the environment, else the first line of a file, else a systemd
+    credential (``$CREDENTIALS_DIRECTORY/<credential>``, or ``secrets_<credential>`` as the
+    shipped unit loads /etc/panikid/credentials); None when none is set."""
     if environ.get(env_var):
         return environ[env_var]
     if not path:
+        creds = environ.get("CREDENTIALS_DIRECTORY")
+        if creds and credential:
+            for name in (credential, f"secrets_{credential}"):
+                try:
+                    lines = (Path(creds) / name).read_text(encoding="utf-8").splitlines()
+                except (OSError, UnicodeDecodeError):
+                    continue
+                if lines and lines[0].strip():
+                    return lines[0].strip()
         return None
     try:
         return Path(path).read_text(encoding="utf-8").splitlines()[0].strip()
@@ -78,7 +90,8 @@ class MqttSurface:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id or f"panikid-{self.device_id}",
                              protocol=mqtt.MQTTv311)
         if m.username:
-            password = read_secret(PASSWORD_ENV, m.password_file, self.environ, "mqtt.password_file")
+            password = read_secret(PASSWORD_ENV, m.password_file, self.environ, "mqtt.password_file",
+                                   credential="mqtt_password")
             client.username_pw_set(m.username, password)
         if m.tls:
             try:

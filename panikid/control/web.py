@@ -84,7 +84,7 @@ class WebSurface:
 
     async def start(self, daemon: Daemon) -> None:
         w = self.wcfg
-        self.token = read_secret(TOKEN_ENV, w.token_file, self.environ, "web.token_file")
+        self.token = read_secret(TOKEN_ENV, w.token_file, self.environ, "web.token_file", credential="web_token")
         if not is_loopback(w.host) and not self.token:
             raise WebConfigError(
                 f"web.host is {w.host!r} (beyond loopback) but no token is set: set {TOKEN_ENV} or "

@@ -33,6 +33,7 @@ from ..frames import (
     SystemFrame,
     TTSStoppedFrame,
 )
+from ..audio.convert import apply_volume
 from ..processor import FrameProcessor
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ class OutputTransport(FrameProcessor):
 
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name)
+        self.volume = 1.0
+        """Playback volume (0 to 1), applied to every reply; the daemon's volume control sets it."""
         self.playing_turn: int | None = None
         self._interrupted_turns: set[int] = set()
 
@@ -158,7 +161,7 @@ class OutputTransport(FrameProcessor):
             self.playing_turn = frame.turn
             self.events.publish(ev.AUDIO_STARTED, turn=frame.turn)
         if frame.pcm:
-            await self.write(frame.pcm, frame.sample_rate)
+            await self.write(apply_volume(frame.pcm, max(0.0, self.volume)), frame.sample_rate)
 
     def _finish(self, turn: int, interrupted: bool) -> None:
         self.playing_turn = None

@@ -25,7 +25,6 @@ from collections.abc import AsyncIterator
 
 from ..audio.convert import (
     StreamResampler,
-    apply_volume,
     downmix,
     float_to_pcm16,
     pcm16_to_float,
@@ -204,6 +203,7 @@ class LocalAudioOutputTransport(OutputTransport):
     ) -> None:
         super().__init__(name="LocalAudioOutput")
         self.config = config or AudioConfig()
+        self.volume = self.config.volume
         self.required_channels = channels
         self.voice_sample_rate = voice_sample_rate
         self.backend: Backend | None = None
@@ -243,7 +243,7 @@ class LocalAudioOutputTransport(OutputTransport):
         log.info("play on %r at %d Hz, %d channel(s)", dev.name, self.rate, self.channels)
 
     def _convert(self, pcm: bytes, sample_rate: int, last: bool = False) -> bytes:
-        x = pcm16_to_float(apply_volume(pcm, self.config.volume))
+        x = pcm16_to_float(pcm)  # volume was applied by OutputTransport
         if sample_rate != self.rate:
             rs = self._resamplers.get(sample_rate)
             if rs is None:
