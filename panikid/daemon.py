@@ -344,6 +344,10 @@ class Daemon:
             assistant = self.assistant
             if assistant is not None:
                 assistant.on_action = self._on_intent_action
+                # User actions ("turn on the lights") publish through the first surface that can.
+                assistant.action_sink = next(
+                    (sf for sf in self.surfaces if callable(getattr(sf, "publish", None))), None
+                )  # type: ignore[assignment]
             tout.volume = self.volume  # type: ignore[attr-defined]
             runner = PipelineRunner(self.pipeline, self.bus)
             await runner.start()

@@ -279,3 +279,22 @@ def test_tls_with_password_and_a_wrong_password(tmp_path: Path, components: obje
         assert run.code == 0
     finally:
         broker.stop()
+
+
+def test_user_action_publishes_to_its_topic(broker: Mosquitto, components: object, long_silence: Path) -> None:
+    """intents.actions: "turn on the kitchen lights" publishes its payload, even with the small local model."""
+    cfg = config.replace(_cfg(broker.port), intents={
+        "actions": ["Turn on the kitchen lights | home/kitchen/lights/set | ON | Kitchen lights on."]})
+    run, _ = _start(cfg, components, long_silence)
+    sub = Listener(broker.port, [f"{BASE}/#", "home/#"])
+    try:
+        run.wait_event("ready")
+        sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+        sub.publish(f"{BASE}/ask", "Please turn on the kitchen lights")
+        payload, retained = sub.wait_for("home/kitchen/lights/set")
+        reply = run.wait_event("reply")
+    finally:
+        sub.close()
+        run.stop()
+    assert payload == b"ON" and retained is False
+    assert reply["text"] == "Kitchen lights on." and reply["backend"] == "intent"

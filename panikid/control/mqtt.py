@@ -200,6 +200,14 @@ class MqttSurface:
             return
         self.handler.handle_short(name, payload, "mqtt")
 
+    def publish(self, topic: str, payload: str) -> None:
+        """User actions (``intents.actions``): publish to any topic, not retained.
+
+        Raises when there is no broker connection, so the assistant says it could not do it."""
+        if self.client is None or not self.connected.is_set():
+            raise RuntimeError(f"not connected to the MQTT broker, {topic} was not published")
+        self.client.publish(topic, payload, qos=self.mcfg.qos_command, retain=False)
+
     def _send(self, msg: Message) -> None:
         if self.client is None:
             return
