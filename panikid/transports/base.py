@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from .. import events as ev
+from ..audio.convert import apply_volume
 from ..frames import (
     SAMPLE_RATE,
     CancelFrame,
@@ -33,7 +34,6 @@ from ..frames import (
     SystemFrame,
     TTSStoppedFrame,
 )
-from ..audio.convert import apply_volume
 from ..processor import FrameProcessor
 
 log = logging.getLogger(__name__)
