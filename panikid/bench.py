@@ -7,12 +7,12 @@ README, not in pass/fail tests.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import platform
-import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -23,15 +23,9 @@ from typing import Any
 from . import __version__, fixtures
 from .components import Components, load_all
 from .config import Config
-from .daemon import Daemon, RunOptions
-from .events import EventBus
 from .frames import SAMPLE_RATE
 from .llm import AssistantProcessor
-from .pipeline import Pipeline, PipelineRunner
 from .sentences import split_sentences
-from .transports.file import FileInputTransport
-from .turn import TurnDetector
-from .wake import WakeWordProcessor
 
 QUESTIONS = [
     "What is the capital of France?",
@@ -74,34 +68,73 @@ def _progress(msg: str) -> None:
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
-async def _voice_turns(cfg: Config, comps: Components, wavs: list[Path]) -> list[dict[str, Any]]:
-    """One daemon run per utterance (real-time microphone pace), models loaded once."""
+def _daemon(cfg_path: Path | None, wav: Path) -> subprocess.Popen[str]:
+    """``panikid run`` on a WAV at real-time pace, as a user runs it (events on stdout)."""
+    args = [sys.executable, "-m", "panikid", "run", "--input", str(wav), "--events", "-"]
+    if cfg_path is not None:
+        args += ["--config", str(cfg_path)]
+    env = {**os.environ, "PANIKID_WEB_ENABLED": "0", "PANIKID_MQTT_ENABLED": "0"}
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _voice_turns(cfg_path: Path | None, wav: Path, timeout: float) -> tuple[list[dict[str, Any]], float]:
+    """One daemon answers every question in ``wav``; returns its turn events and its peak RSS (MB)."""
+    proc = _daemon(cfg_path, wav)
     turns: list[dict[str, Any]] = []
-    for wav in wavs:
-        daemon = Daemon(cfg, RunOptions(input_wav=str(wav), output_wav=None, pace="realtime"), comps)
-        await daemon.run()
-        turns.extend(daemon.metrics.completed)
-    return turns
+    peak = 0.0
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if line.startswith("{"):
+                event = json.loads(line)
+                if event["type"] == "turn":
+                    turns.append(event)
+                with contextlib.suppress(OSError):
+                    peak = max(peak, _peak_rss_mb(proc.pid))
+            if time.monotonic() > deadline:
+                break
+    finally:
+        with contextlib.suppress(OSError):
+            peak = max(peak, _peak_rss_mb(proc.pid))
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=30)
+    return turns, peak
 
 
-async def _idle_cpu(cfg: Config, comps: Components, seconds: float, work_dir: Path) -> float:
-    """CPU used (% of one core) while listening for the wake word to quiet room noise."""
+def _idle_cpu(cfg_path: Path | None, seconds: float, work_dir: Path) -> float:
+    """CPU the daemon uses (% of one core) while listening for the wake word to quiet room noise."""
     import numpy as np
 
     rng = np.random.default_rng(7)
-    noise = (rng.normal(0, 60, int(seconds * SAMPLE_RATE))).clip(-32768, 32767).astype(np.int16)
+    noise = (rng.normal(0, 60, int((seconds + 30) * SAMPLE_RATE))).clip(-32768, 32767).astype(np.int16)
     wav = fixtures.write_pcm(work_dir / "idle.wav", noise)
-    pipeline = Pipeline([
-        FileInputTransport(wav, pace="realtime", frame_ms=cfg.audio.frame_ms),
-        WakeWordProcessor(comps.wake, cfg.wake.threshold, cfg.wake.cooldown_seconds),
-        TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds),
-    ])
-    runner = PipelineRunner(pipeline, EventBus())
-    await runner.start()
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    await runner.wait_ended(seconds + 30)
-    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    await runner.cancel()
+    proc = _daemon(cfg_path, wav)
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:  # measuring starts once the models are loaded
+            if line.startswith("{") and json.loads(line)["type"] == "ready":
+                break
+        time.sleep(1.0)  # let the warm-up's threads settle
+        cpu0, wall0 = _cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(seconds)
+        cpu, wall = _cpu_seconds(proc.pid) - cpu0, time.monotonic() - wall0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
     return round(100 * cpu / wall, 2)
 
 
@@ -149,27 +182,32 @@ def _tts(comps: Components, replies: list[str]) -> list[float]:
 
 
 def measure(cfg: Config, turns: int = 5, idle_seconds: float = 10.0) -> dict[str, Any]:
+    """Voice turns, idle CPU and peak RSS of a real ``panikid run`` process; per-stage figures in-process."""
+    cfg_path = Path(cfg.source) if cfg.source != "built-in defaults" else None
     with tempfile.TemporaryDirectory(prefix="panikid-bench-") as tmp:
         work = Path(tmp)
         _progress("generating test speech with piper")
         questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(max(1, turns))]
-        utterances = [fixtures.utterance(work, q, pause=0.3, lead=0.5, tail=1.2) for q in questions]
+        parts: list[Any] = [0.5]
+        for q in questions:  # room for each reply before the next question
+            parts += [fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, work)), 0.3,
+                      fixtures.read_pcm(fixtures.cached_speech(q, work)), 7.0]
+        session = fixtures.compose(work / "session.wav", parts)
         commands = [fixtures.cached_speech(q, work) for q in questions]
-        _progress("loading models")
+        _progress(f"running the daemon on {len(questions)} questions at real-time pace")
+        voice, peak_rss_mb = _voice_turns(cfg_path, session, timeout=60 + 15 * len(questions))
+        _progress(f"measuring the daemon's idle CPU for {idle_seconds:.0f} s")
+        idle = _idle_cpu(cfg_path, idle_seconds, work)
+        _progress("loading models for the per-stage figures")
         started = time.perf_counter()
         comps = load_all(cfg)
         load_s = time.perf_counter() - started
-        _progress(f"measuring {len(utterances)} voice turns at real-time pace")
-        voice = asyncio.run(_voice_turns(cfg, comps, utterances))
         _progress("measuring speech-to-text")
         rtf = _stt_rtf(comps, commands)
         _progress("measuring the language model")
         ttft, rates, replies = _llm(cfg, comps)
         _progress("measuring text-to-speech")
         tts = _tts(comps, replies)
-        _progress(f"measuring idle CPU for {idle_seconds:.0f} s")
-        idle = asyncio.run(_idle_cpu(cfg, comps, idle_seconds, work))
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     eos = [t["eos_to_first_audio_ms"] for t in voice if t.get("eos_to_first_audio_ms") is not None]
     return {
         "panikid": __version__,
@@ -178,7 +216,7 @@ def measure(cfg: Config, turns: int = 5, idle_seconds: float = 10.0) -> dict[str
         "models": {"wake": cfg.wake.models, "vad": cfg.vad.engine, "stt": cfg.stt.model,
                    "llm": cfg.llm.model, "tts": cfg.tts.voice},
         "model_load_s": round(load_s, 2),
-        "turns_requested": len(utterances),
+        "turns_requested": len(questions),
         "turns_completed": len(voice),
         "eos_to_first_audio_ms": _stats(eos),
         "eos_to_first_audio_ms_by_backend": {
@@ -219,7 +257,7 @@ def format_table(r: dict[str, Any]) -> str:
         ("LLM tokens/s", f"median {r['llm_tokens_per_s']['median']} (n={r['llm_tokens_per_s']['n']})"),
         ("TTS time to first audio", ms("tts_first_audio_ms")),
         ("idle CPU (wake word listening)", f"{r['idle_cpu_percent_of_one_core']} % of one core"),
-        ("peak RSS", f"{r['peak_rss_mb']} MB"),
+        ("peak RSS of the daemon", f"{r['peak_rss_mb']} MB"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)

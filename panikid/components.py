@@ -122,20 +122,35 @@ def load_tts(cfg: Config) -> PiperEngine:
         raise ComponentError(f"tts.voice: cannot load {path}: {exc}") from exc
 
 
-def release_free_memory() -> None:
-    """Hand memory freed while loading (Whisper's weight conversion) back to the system."""
+def _libc():  # type: ignore[no-untyped-def]
     import ctypes
     import ctypes.util
 
     name = ctypes.util.find_library("c")
-    if name:
-        try:
-            ctypes.CDLL(name).malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Few malloc arenas: model calls run in worker threads, and glibc's default of one
+    arena per thread keeps freed memory per thread, so RSS would creep up turn after turn."""
+    libc = _libc()
+    m_arena_max = -8  # glibc's M_ARENA_MAX
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(m_arena_max, arenas)
+
+
+def release_free_memory() -> None:
+    """Hand freed memory (Whisper's weight conversion, a turn's buffers) back to the system."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def load_all(cfg: Config) -> Components:
+    limit_malloc_arenas()
     times: dict[str, float] = {}
     try:
         wake = _timed(times, "wake", load_wake, cfg)

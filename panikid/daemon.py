@@ -18,7 +18,7 @@ from typing import IO, Protocol
 from . import events as ev
 from .brains.assistant import build_assistant
 from .brains.intents import Action
-from .components import Components, load_all
+from .components import Components, load_all, release_free_memory
 from .config import Config
 from .events import Event, EventBus, Subscription
 from .frames import (
@@ -147,6 +147,8 @@ class Daemon:
         if new is not None:
             self.bus.publish(ev.STATE, state=new.value)
             self._update_hold()
+            if new is State.IDLE:
+                release_free_memory()  # a turn's buffers go back to the system (~1 ms)
 
     def _update_hold(self) -> None:
         # A fast-paced input file waits while a turn is processed or answered.

@@ -164,3 +164,21 @@ def test_any_text_gives_non_empty_sentences_made_only_of_its_own_words(text: str
     alnum_in = Counter(ch for ch in text if ch.isalnum())
     alnum_out = Counter(ch for ch in "".join(out) if ch.isalnum())
     assert alnum_out <= alnum_in
+
+
+def test_a_long_sentence_is_spoken_in_parts_at_clause_breaks() -> None:
+    from panikid.sentences import SentenceSplitter, split_long
+
+    text = ("Cats can sleep for up to sixteen hours a day, which is more than most other animals, and they "
+            "often do it in the sun, on your keyboard, or in a box that is far too small for them. Yes!")
+    splitter = SentenceSplitter(max_chars=80)
+    streamed = []
+    for word in text.split(" "):
+        streamed += splitter.push(word + " ")
+    streamed += splitter.flush()
+    assert all(len(p) <= 80 for p in streamed), streamed
+    assert streamed[0].endswith(",")  # cut after a comma, not mid-clause
+    assert " ".join(streamed).split() == text.split()  # nothing lost
+    # No comma at all: cut at a space.
+    parts = split_long("word " * 40, 50)
+    assert all(len(p) <= 50 for p in parts) and " ".join(parts).split() == ["word"] * 40
