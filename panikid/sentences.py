@@ -76,12 +76,6 @@ class SentenceSplitter:
             search_from = 0
             if sentence and _has_words(sentence):
                 out.extend(split_long(sentence, self.max_chars))
-        # No sentence end in sight but already long: release a part at a clause break.
-        while len(self._buf) > self.max_chars and not self._buf.count(_FENCE) % 2:
-            cut = _break_at(self._buf, self.max_chars, self.min_chars)
-            part, self._buf = clean_for_speech(self._buf[:cut]), self._buf[cut:].lstrip()
-            if part and _has_words(part):
-                out.append(part)
         return out
 
     def flush(self) -> list[str]:
