@@ -139,6 +139,7 @@ class ContextConfig:
     max_turns: int = _opt(8, "Most question/answer pairs remembered.", min=0, max=200)
     idle_reset_seconds: float = _opt(300.0, "Forget the conversation after this long without a turn; 0 = never.", min=0.0, max=86400.0)
     persona: str = _opt("", "Extra instructions added to the system prompt (a name, a character, a language).")
+    follow_up_seconds: float = _opt(0.0, "Follow-up mode: after a reply, listen this long for another question without the wake word; 0 = off.", min=0.0, max=30.0)
 
 
 @dataclass(frozen=True)

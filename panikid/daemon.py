@@ -137,18 +137,35 @@ class Daemon:
         self._stop = asyncio.Event()
         self._hold = asyncio.Event()
         self._hold.set()
+        self._asked: set[int] = set()  # turns that answered a question (for follow-up mode)
         self.bus.listen(self._on_event)
 
     # ---------------------------------------------------------------- state
     def _on_event(self, e: Event) -> None:
         if e.type == ev.STATE:
             return
+        if e.type == ev.TRANSCRIPT and e.data.get("text"):
+            self._asked.add(e.data.get("turn", 0))
+        elif e.type == ev.AUDIO_STOPPED:
+            self._maybe_follow_up(e)
         new = self.state.on_event(e.type, e.data, e.t)
         if new is not None:
             self.bus.publish(ev.STATE, state=new.value)
             self._update_hold()
             if new is State.IDLE:
                 release_free_memory()  # a turn's buffers go back to the system (~1 ms)
+
+    def _maybe_follow_up(self, e: Event) -> None:
+        """Follow-up mode: after answering a question, listen again without the wake word."""
+        turn = e.data.get("turn", 0)
+        asked = turn in self._asked
+        self._asked.discard(turn)
+        seconds = self.cfg.context.follow_up_seconds
+        if (seconds <= 0 or not asked or e.data.get("interrupted") or self.state.muted
+                or self.pipeline is None or self.pipeline.ended.is_set()):
+            return
+        self.bus.publish("listen", follow_up=True, seconds=seconds)
+        self.pipeline.queue_frame(ListenFrame(no_speech_seconds=seconds))
 
     def _update_hold(self) -> None:
         # A fast-paced input file waits while a turn is processed or answered.

@@ -107,7 +107,10 @@ class WakeWordFrame(DataFrame):
 
 @dataclass(frozen=True)
 class ListenFrame(DataFrame):
-    """Start a turn as if woken (from a command), with no wake word."""
+    """Start a turn as if woken (a command, or follow-up listening after a reply)."""
+
+    no_speech_seconds: float = 0.0
+    """Give up when nothing is said this long; 0 = the configured vad.no_speech_seconds."""
 
 
 @dataclass(frozen=True)

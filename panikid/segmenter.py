@@ -33,7 +33,9 @@ class EndOfTurnSegmenter:
     def __post_init__(self) -> None:
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, no_speech_seconds: float | None = None) -> None:
+        """Start a new turn; ``no_speech_seconds`` overrides the limit for this turn only."""
+        self._no_speech_limit = no_speech_seconds or self.no_speech_seconds
         self.elapsed = 0.0
         self.in_speech = False
         self.done = False
@@ -61,7 +63,7 @@ class EndOfTurnSegmenter:
                     return Segment.SPEECH_STARTED
             else:
                 self._speech_run = 0.0
-                if self.elapsed >= self.no_speech_seconds - 1e-9:
+                if self.elapsed >= self._no_speech_limit - 1e-9:
                     self.done = True
                     return Segment.NO_SPEECH
             return None

@@ -89,7 +89,7 @@ class TurnDetector(FrameProcessor):
             if not self.muted:
                 await self._start_turn(start_t=frame.t - self.pre_roll)
         elif isinstance(frame, ListenFrame):
-            await self._start_turn(start_t=None)
+            await self._start_turn(start_t=None, no_speech_seconds=frame.no_speech_seconds)
         elif isinstance(frame, EndFrame):
             await self._finish_at_end_of_input()
             await self.push_frame(frame)
@@ -107,12 +107,12 @@ class TurnDetector(FrameProcessor):
             del self._ring[:excess]
             self._ring_start += excess // 2
 
-    async def _start_turn(self, start_t: float | None) -> None:
+    async def _start_turn(self, start_t: float | None, no_speech_seconds: float = 0.0) -> None:
         if self.active:
             log.info("turn %d restarted by a new wake word", self._turn)
             self._end_turn()
         self._turn = next_turn_id()
-        self.segmenter.reset()
+        self.segmenter.reset(no_speech_seconds or None)
         self._chunker.reset()
         self.vad.reset()
         self._utt = bytearray()

@@ -161,3 +161,22 @@ def test_spoken_volume_and_mute_commands_act_on_the_daemon(speech_dir: Path, tmp
     # Muted: the third wake word is not acted on.
     assert len(res.of_type("wake")) == 2
     assert all("france" not in e["text"].lower() for e in res.of_type("transcript"))
+
+
+def test_follow_up_question_needs_no_wake_word(speech_dir: Path, tmp_path: Path) -> None:
+    wake = fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, speech_dir))
+    q1 = fixtures.read_pcm(fixtures.cached_speech("What is the capital of France?", speech_dir))
+    q2 = fixtures.read_pcm(fixtures.cached_speech("And what about Germany?", speech_dir))
+    wav = fixtures.compose(tmp_path / "followup.wav", [1.0, wake, 0.4, q1, 1.5, q2, 6.0])
+    res = run_cli("run", "--input", str(wav), "--pace", "fast", "--events", "-",
+                  env={"PANIKID_CONTEXT_FOLLOW_UP_SECONDS": "4"})
+    assert res.code == 0, res.stderr
+    assert len(res.of_type("wake")) == 1
+    transcripts = [e["text"].lower() for e in res.of_type("transcript")]
+    assert len(transcripts) == 2 and "germany" in transcripts[1], transcripts
+    assert [e.get("follow_up") for e in res.of_type("listen")][:1] == [True]
+    # After the follow-up's answer, nothing more is said: the window closes with no_speech.
+    assert res.of_type("no_speech"), [e["type"] for e in res.events]
+    # Without follow-up mode the second question is ignored.
+    off = run_cli("run", "--input", str(wav), "--pace", "fast", "--events", "-")
+    assert len(off.of_type("transcript")) == 1
