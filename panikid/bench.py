@@ -171,6 +171,45 @@ def _llm(cfg: Config, comps: Components) -> tuple[list[float], list[float], list
     return ttfts, rates, replies
 
 
+def _dead_cloud(cfg: Config, comps: Components, runs: int = 3) -> list[float]:
+    """Cloud-first with a cloud that never accepts the connection: ms until the local model's first words."""
+    import socket
+
+    from . import config as config_mod
+    from .brains.factory import build_cloud
+    from .brains.router import Router
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fillers = []
+    for _ in range(3):  # fill the accept queue: further connections hang, as to a host that is down
+        c = socket.socket()
+        c.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            c.connect(("127.0.0.1", port))
+        fillers.append(c)
+    try:
+        dead = config_mod.replace(cfg, cloud={"provider": "openai", "model": "m",
+                                              "base_url": f"http://127.0.0.1:{port}/v1"})
+        router = Router(comps.llm, build_cloud(dead), policy="cloud-first",
+                        first_token_seconds=cfg.router.first_token_seconds, total_seconds=cfg.router.total_seconds,
+                        failure_threshold=10**6)
+        prompt = AssistantProcessor(comps.llm, cfg.llm.system_prompt)
+        out = []
+        for q in QUESTIONS[:runs]:
+            started = time.perf_counter()
+            for _ in router.stream(prompt.messages_for(q), threading.Event()):
+                out.append((time.perf_counter() - started) * 1000)
+                break
+        return out
+    finally:
+        for c in fillers:
+            c.close()
+        srv.close()
+
+
 def _tts(comps: Components, replies: list[str]) -> list[float]:
     out = []
     for reply in replies:
@@ -208,6 +247,8 @@ def measure(cfg: Config, turns: int = 5, idle_seconds: float = 10.0) -> dict[str
         ttft, rates, replies = _llm(cfg, comps)
         _progress("measuring text-to-speech")
         tts = _tts(comps, replies)
+        _progress("measuring the fallback from a dead cloud")
+        dead = _dead_cloud(cfg, comps)
     eos = [t["eos_to_first_audio_ms"] for t in voice if t.get("eos_to_first_audio_ms") is not None]
     return {
         "panikid": __version__,
@@ -231,6 +272,8 @@ def measure(cfg: Config, turns: int = 5, idle_seconds: float = 10.0) -> dict[str
         "llm_ttft_ms": _stats(ttft),
         "llm_tokens_per_s": {"median": _median(rates), "n": len(rates)},
         "tts_first_audio_ms": _stats(tts),
+        "dead_cloud_to_local_first_words_ms": _stats(dead),
+        "cloud_connect_deadline_s": cfg.cloud.connect_seconds,
         "idle_cpu_percent_of_one_core": idle,
         "peak_rss_mb": round(peak_rss_mb, 1),
     }
@@ -256,6 +299,8 @@ def format_table(r: dict[str, Any]) -> str:
         ("LLM time to first token", ms("llm_ttft_ms")),
         ("LLM tokens/s", f"median {r['llm_tokens_per_s']['median']} (n={r['llm_tokens_per_s']['n']})"),
         ("TTS time to first audio", ms("tts_first_audio_ms")),
+        (f"dead cloud -> local first words (connect deadline {r['cloud_connect_deadline_s']} s)",
+         ms("dead_cloud_to_local_first_words_ms")),
         ("idle CPU (wake word listening)", f"{r['idle_cpu_percent_of_one_core']} % of one core"),
         ("peak RSS of the daemon", f"{r['peak_rss_mb']} MB"),
     ]

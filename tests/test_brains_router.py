@@ -260,3 +260,42 @@ def test_user_action_publishes_through_the_sink(local) -> None:
     assert "enable [mqtt]" in bus.of_type("error")[0].data["message"]
     with pytest.raises(ActionConfigError, match=r"intents.actions\[0\]"):
         parse_actions(["just a phrase"])
+
+
+@pytest.fixture
+def blackhole():
+    """A TCP port on loopback that never completes a connection (its accept queue is full),
+    like a cloud whose host is down or a network that drops packets."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(0)
+    port = srv.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(c)
+    yield port
+    for c in fillers:
+        c.close()
+    srv.close()
+
+
+def test_a_cloud_that_never_connects_costs_only_the_connect_deadline(local, blackhole: int) -> None:
+    from panikid import config as config_mod
+    from panikid.brains.factory import build_cloud
+
+    cfg = config_mod.replace(config_mod.Config(), cloud={
+        "provider": "openai", "model": "m", "base_url": f"http://127.0.0.1:{blackhole}/v1",
+        "connect_seconds": 0.5, "timeout_seconds": 60.0}, router={"first_token_seconds": 30.0})
+    cloud = build_cloud(cfg)
+    router = Router(local, cloud, policy="cloud-first", first_token_seconds=30.0)
+    assert ask(router).strip()
+    # The connect deadline (0.5 s), not the 30 s first-token deadline, moved the turn to the local model.
+    assert router.last.backend == "local" and router.last.fallback_reason == "cloud: timeout"

@@ -34,15 +34,21 @@ def build_cloud(cfg: Config) -> Provider | None:
 
         if c.provider == "azure" and not c.azure_endpoint:
             raise BrainsConfigError("cloud.azure_endpoint: must be set when cloud.provider is 'azure'")
+        import openai
+
         return OpenAICompatProvider(
             name, model, key, base_url=c.base_url if c.provider == "openai" else "",
             azure_endpoint=c.azure_endpoint if c.provider == "azure" else "",
-            azure_deployment=c.azure_deployment, api_version=c.api_version, **common,
+            azure_deployment=c.azure_deployment, api_version=c.api_version,
+            **{**common, "timeout": openai.Timeout(c.timeout_seconds, connect=c.connect_seconds)},
         )
     if c.provider == "anthropic":
+        import anthropic
+
         from .providers.anthropic import AnthropicProvider
 
-        return AnthropicProvider(name, model, key, base_url=c.base_url, **common)
+        timeout = anthropic.Timeout(c.timeout_seconds, connect=c.connect_seconds)
+        return AnthropicProvider(name, model, key, base_url=c.base_url, **{**common, "timeout": timeout})
     from .providers.gemini import GeminiProvider
 
     return GeminiProvider(name, model, key, base_url=c.base_url, **common)

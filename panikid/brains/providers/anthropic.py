@@ -37,7 +37,7 @@ def split_system(messages: list[Message]) -> tuple[str, list[Message]]:
 
 class AnthropicProvider:
     def __init__(self, name: str, model: str, api_key: str | None, base_url: str = "",
-                 timeout: float = 30.0, max_tokens: int = 256, temperature: float = 0.7) -> None:
+                 timeout: Any = 30.0, max_tokens: int = 256, temperature: float = 0.7) -> None:
         import anthropic
 
         self.name = name

@@ -37,7 +37,7 @@ class OpenAICompatProvider:
         model: str,
         api_key: str | None,
         base_url: str = "",
-        timeout: float = 30.0,
+        timeout: Any = 30.0,
         max_tokens: int = 256,
         temperature: float = 0.7,
         azure_endpoint: str = "",
