@@ -153,6 +153,7 @@ class IntentsConfig:
 @dataclass(frozen=True)
 class MqttConfig:
     enabled: bool = _opt(False, "Connect to an MQTT broker (Home Assistant, Node-RED).")
+    hermes: bool = _opt(False, "Also speak the Hermes (Rhasspy/Snips) topics: hotword detected, asr textCaptured, tts say/sayFinished, hotword toggleOn/Off.")
     host: str = _opt("localhost", "Broker host name or address.")
     port: int = _opt(1883, "Broker port (8883 is usual with TLS).", min=1, max=65535)
     topic_prefix: str = _opt("panikid", "Topics live under <topic_prefix>/<device_id>/.", pattern=r"^[A-Za-z0-9_-]{1,64}$")

@@ -25,6 +25,7 @@ from .brains.context import Conversation, spoken_part
 from .brains.factory import policy_for
 from .brains.intents import Action, ActionSink, IntentHandler
 from .brains.router import Outcome, Router
+from .brains.tools import SORRY, ToolCall, run_tool
 from .frames import (
     DataFrame,
     LLMResponseEndFrame,
@@ -187,6 +188,10 @@ class AssistantProcessor(FrameProcessor):
             await self.push_frame(LLMTextFrame(turn, piece))
         outcome: Outcome | None = getattr(self.backend, "last", None) if isinstance(self.backend, Router) else None
         backend_name = outcome.backend if outcome and outcome.backend else self.backend.name
+        if outcome is not None and outcome.tool_calls:
+            for said in await self._run_tool_calls(turn, outcome.tool_calls):
+                parts.append(said)
+                await self.push_frame(LLMTextFrame(turn, said))
         if outcome is not None and outcome.error is not None:
             self.report_error(f"{outcome.error.reason}: {outcome.error}", turn=turn)
             if not parts:
@@ -216,6 +221,33 @@ class AssistantProcessor(FrameProcessor):
             except Exception as exc:  # a failed device action must not end the turn
                 self.report_error(f"intent {intent.name}: {exc}", turn=turn)
         return await self._say_instant(turn, result.text, intent.name)
+
+    async def _run_tool_calls(self, turn: int, calls: list[ToolCall]) -> list[str]:
+        """Carry out a model's tool calls like instant intents; what to say for each.
+
+        The tool's own reply is spoken (no second round trip to the model):
+        it is the same sentence the instant intent would say.
+        """
+        said: list[str] = []
+        for call in calls:
+            if self.intents is None:
+                self.report_error(f"tool {call.name}: intents are disabled (intents.enabled)", turn=turn)
+                said.append(SORRY)
+                continue
+            now = self.clock() if self.clock else dt.datetime.now().astimezone()
+            result = run_tool(self.intents, call.name, call.arguments, now, self.monotonic())
+            if result.error is not None:
+                self.report_error(f"tool call refused: {result.error}", turn=turn)
+            else:
+                self.events.publish("intent", turn=turn, name=call.name, via="tool", arguments=call.arguments)
+            if result.action is not None and self.on_action is not None:
+                try:
+                    self.on_action(result.action)
+                except Exception as exc:  # a failed device action must not end the turn
+                    self.report_error(f"tool {call.name}: {exc}", turn=turn)
+            if result.text:
+                said.append(result.text if not said else " " + result.text)
+        return said
 
     async def _answer_user_action(self, turn: int, action: UserAction) -> str:
         try:

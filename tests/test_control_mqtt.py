@@ -298,3 +298,52 @@ def test_user_action_publishes_to_its_topic(broker: Mosquitto, components: objec
         run.stop()
     assert payload == b"ON" and retained is False
     assert reply["text"] == "Kitchen lights on." and reply["backend"] == "intent"
+
+
+# ---------------------------------------------------------------- Hermes compatibility
+
+def test_hermes_parse_and_outgoing() -> None:
+    from panikid.control import hermes
+    from panikid.control.schema import CommandError
+    from panikid.events import Event
+
+    say = hermes.parse(hermes.SAY, b'{"text": " Hi there ", "siteId": "kitchen", "id": "7"}', "kitchen")
+    assert say == hermes.HermesRequest("say", "Hi there", "7", None)
+    assert hermes.parse(hermes.SAY, b'{"text": "Hi", "siteId": "garage"}', "kitchen") is None  # another site
+    assert hermes.parse(hermes.TOGGLE_OFF, b'{"siteId": "default"}', "kitchen") == hermes.HermesRequest("mute")
+    for bad in (b"not json", b'{"text": ""}', b'{"text": 3}', b"[1]", b"\xff\xfe", b"x" * 5000):
+        with pytest.raises(CommandError):
+            hermes.parse(hermes.SAY, bad, "kitchen")
+    (topic, payload), = hermes.outgoing(Event("wake", 1.0, {"model": "okay_nabu", "score": 0.9}), "kitchen")
+    assert topic == "hermes/hotword/okay_nabu/detected" and json.loads(payload)["siteId"] == "kitchen"
+    (topic, payload), = hermes.outgoing(Event("transcript", 1.0, {"turn": 3, "text": "hello"}), "kitchen")
+    assert topic == "hermes/asr/textCaptured" and json.loads(payload)["text"] == "hello"
+    assert hermes.outgoing(Event("transcript", 1.0, {"turn": 3, "text": "x", "source": "command"}), "k") == []
+
+
+def test_hermes_topics_against_the_broker(broker: Mosquitto, components: object, wake_and_command: Path,
+                                          tmp_path: Path) -> None:
+    wav = fixtures.compose(tmp_path / "hermes.wav", [8.0, fixtures.read_pcm(wake_and_command), 60.0])
+    out = tmp_path / "out.wav"
+    run, _ = _start(_cfg(broker.port, hermes=True), components, wav, out)
+    sub = Listener(broker.port, ["hermes/#", f"{BASE}/#"])
+    try:
+        run.wait_event("ready")
+        sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+        sub.publish("hermes/tts/say", json.dumps({"text": "Hello from Rhasspy.", "siteId": DEV, "id": "abc"}))
+        finished, _ = sub.wait_for("hermes/tts/sayFinished")
+        assert json.loads(finished)["id"] == "abc"
+        sub.publish("hermes/tts/say", "{broken")  # malformed: an error event, nothing else
+        run.wait_event("error")
+        # The spoken command later in the file: the wake word and the transcript are announced.
+        detected, _ = sub.wait_for("hermes/hotword/okay_nabu/detected", timeout=60)
+        captured, _ = sub.wait_for("hermes/asr/textCaptured", timeout=60)
+        assert json.loads(detected)["siteId"] == DEV
+        assert "what time is it" in json.loads(captured)["text"].lower()
+        sub.publish("hermes/hotword/toggleOff", json.dumps({"siteId": DEV}))
+        sub.wait_for(f"{BASE}/state", lambda p: p == b"muted")
+        sub.publish("hermes/hotword/toggleOn", json.dumps({"siteId": DEV}))
+        sub.wait_for(f"{BASE}/mute/state", lambda p: p == b"OFF")
+    finally:
+        sub.close()
+        run.stop()

@@ -15,6 +15,13 @@ mid-stream, say) is replaced by the next one and the user hears nothing of it.
 Once text has been released it is spoken, so a later failure ends the reply
 with what was said and the failure is reported (``outcome.error``), never
 retried with a different voice halfway through.
+
+Tools: with ``tools=True`` the cloud provider (only it: the small local model
+cannot call functions) is offered the instant intents as function-calling
+tools. A reply that ends in tool calls is a success: the calls are kept in
+``outcome.tool_calls`` for the caller to carry out, and text held back before
+them is dropped. A tool call must arrive within the first-token deadline, as
+no text piece precedes it.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Protocol
 
 from . import errors
 from .breaker import CircuitBreaker
+from .tools import ToolCall, ToolCallsRequested, schemas
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,8 @@ class Outcome:
     fallback_reason: str | None = None
     error: errors.ProviderError | None = None
     attempts: list[tuple[str, str]] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    """Function calls the answering brain asked for instead of (or after) text."""
 
 
 class AllProvidersFailed(errors.ProviderError):
@@ -83,6 +93,7 @@ class Router:
         failure_threshold: int = 3,
         cooldown_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        tools: bool = False,
     ) -> None:
         self.providers: dict[str, Provider] = {}
         self.local_name = local.name if local else None
@@ -95,6 +106,8 @@ class Router:
         self.first_token_seconds = first_token_seconds
         self.total_seconds = total_seconds
         self.clock = clock
+        if tools and cloud is not None and hasattr(cloud, "tools"):
+            cloud.tools = schemas()
         self.breakers = {n: CircuitBreaker(failure_threshold, cooldown_seconds) for n in self.providers}
         self.last = Outcome()
 
@@ -124,6 +137,11 @@ class Router:
                 for piece in self._attempt(name, messages, cancel, deadline, last_one):
                     committed = True
                     yield piece
+            except ToolCallsRequested as calls:
+                self.breakers[name].record_success(self.clock())
+                outcome.backend = name
+                outcome.tool_calls = calls.calls
+                break
             except errors.ProviderError as exc:
                 self.breakers[name].record_failure(self.clock())
                 log.warning("%s failed (%s): %s", name, exc.reason, exc.detail)
@@ -181,7 +199,7 @@ class Router:
                     raise errors.FirstTokenTimeout(
                         name, f"no first token within {self.first_token_seconds:g} s")
                 if kind == "error":
-                    if isinstance(value, errors.ProviderError):
+                    if isinstance(value, errors.ProviderError | ToolCallsRequested):
                         raise value
                     raise errors.from_transport(name, value, got_first)  # type: ignore[arg-type]
                 if kind == "end":

@@ -24,9 +24,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from .. import events as ev
 from ..config import Config
+from ..events import Event
+from . import hermes
 from .commands import CommandHandler
 from .discovery import discovery_payload, discovery_topic
 from .mqtt_topics import COMMAND_TOPICS, Message, Topics, backoff_delay, messages_for
+from .schema import CommandError
 from .status import Status
 
 if TYPE_CHECKING:
@@ -79,6 +82,7 @@ class MqttSurface:
         self._attempt = 0
         self._session_up = False  # paho thread only: CONNACK accepted, not lost since
         self._last_error = ""
+        self._hermes_says: dict[int, hermes.HermesRequest] = {}  # turn -> the hermes/tts/say it speaks
         self._pump: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -142,6 +146,8 @@ class MqttSurface:
         subs = [(self.topics.command(t), self.mcfg.qos_command) for t in COMMAND_TOPICS]
         if self.mcfg.discovery_prefix:
             subs.append((f"{self.mcfg.discovery_prefix}/status", self.mcfg.qos_command))
+        if self.mcfg.hermes:
+            subs += [(topic, self.mcfg.qos_command) for topic in hermes.SUBSCRIPTIONS]
         client.subscribe(subs)
         self.loop.call_soon_threadsafe(self._connected)
 
@@ -183,6 +189,10 @@ class MqttSurface:
         self.connected.set()
 
     def _handle(self, topic: str, payload: bytes, retained: bool) -> None:
+        if self.mcfg.hermes and topic in hermes.SUBSCRIPTIONS:
+            if not retained:
+                self._hermes(topic, payload)
+            return
         if self.mcfg.discovery_prefix and topic == f"{self.mcfg.discovery_prefix}/status":
             if payload.strip() == b"online":
                 self._publish_discovery()
@@ -199,6 +209,29 @@ class MqttSurface:
             self.handler.error(f"ignored a retained message on {topic}: commands must not be retained", "mqtt")
             return
         self.handler.handle_short(name, payload, "mqtt")
+
+    def _hermes(self, topic: str, payload: bytes) -> None:
+        try:
+            request = hermes.parse(topic, payload, self.device_id)
+        except CommandError as exc:
+            self.handler.error(str(exc), "hermes")
+            return
+        if request is None:
+            return  # for another site
+        if request.kind == "say":
+            result = self.handler.handle_json(json.dumps({"command": "say", "text": request.text}), "hermes")
+            if result.get("ok") and result.get("turn"):
+                self._hermes_says[int(result["turn"])] = request
+        else:
+            self.handler.handle_short("mute", "ON" if request.kind == "mute" else "OFF", "hermes")
+
+    def _hermes_events(self, e: Event) -> None:
+        for topic, payload in hermes.outgoing(e, self.device_id):
+            self._send(Message(topic, payload, False, "event"))
+        if e.type in (ev.AUDIO_STOPPED, ev.TURN_ABANDONED):
+            request = self._hermes_says.pop(int(e.data.get("turn", 0) or 0), None)
+            if request is not None:
+                self._send(Message(*hermes.say_finished(request, self.device_id), False, "event"))
 
     def publish(self, topic: str, payload: str) -> None:
         """User actions (``intents.actions``): publish to any topic, not retained.
@@ -240,3 +273,5 @@ class MqttSurface:
                 continue  # the retained state is republished on reconnect
             for msg in messages_for(e, self.topics, self.status.attributes()):
                 self._send(msg)
+            if self.mcfg.hermes:
+                self._hermes_events(e)

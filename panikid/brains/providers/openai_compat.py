@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import errors
+from ..tools import ToolCall, ToolCallsRequested
 
 Message = dict[str, str]
 
@@ -50,6 +51,8 @@ class OpenAICompatProvider:
         self.model = model or azure_deployment
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.tools: list[dict[str, Any]] | None = None
+        """Function-calling tools sent with each request (set by the router); None = none."""
         # No key is fine for a local server (Ollama, llama.cpp); the SDK insists on one.
         key = api_key or ("unused" if (base_url or azure_endpoint) else None)
         self._missing_key = key is None
@@ -68,10 +71,12 @@ class OpenAICompatProvider:
         if self._missing_key:
             raise errors.AuthError(self.name, "no API key (set OPENAI_API_KEY or PANIKID_CLOUD_API_KEY)")
         started = False
+        extra: dict[str, Any] = {"tools": self.tools} if self.tools else {}
+        calls: dict[int, dict[str, str]] = {}  # streamed tool call fragments, by index
         try:
             chunks = self.client.chat.completions.create(
                 model=self.model, messages=messages, stream=True,
-                max_tokens=self.max_tokens, temperature=self.temperature,
+                max_tokens=self.max_tokens, temperature=self.temperature, **extra,
             )
         except Exception as exc:
             raise _map(self.name, exc, started) from None
@@ -86,6 +91,8 @@ class OpenAICompatProvider:
                 if piece:
                     started = True
                     yield piece
+                for frag in (choice.delta.tool_calls if choice.delta else None) or []:
+                    _add_fragment(calls, frag)
                 if choice.finish_reason == "content_filter":
                     raise errors.Refused(self.name, "content filter")
         except GeneratorExit:
@@ -94,3 +101,19 @@ class OpenAICompatProvider:
             raise _map(self.name, exc, started) from None
         finally:
             chunks.close()
+        if calls:
+            raise ToolCallsRequested([ToolCall(c["id"], c["name"], c["arguments"])
+                                      for _, c in sorted(calls.items())])
+
+
+def _add_fragment(calls: dict[int, dict[str, str]], frag: Any) -> None:
+    """Merge one streamed ``ChoiceDeltaToolCall``: id and name come once, arguments in pieces."""
+    call = calls.setdefault(frag.index, {"id": "", "name": "", "arguments": ""})
+    if frag.id:
+        call["id"] = frag.id
+    fn = frag.function
+    if fn is not None:
+        if fn.name:
+            call["name"] += fn.name
+        if fn.arguments:
+            call["arguments"] += fn.arguments
