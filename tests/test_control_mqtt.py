@@ -347,3 +347,41 @@ def test_hermes_topics_against_the_broker(broker: Mosquitto, components: object,
     finally:
         sub.close()
         run.stop()
+
+
+def test_forget_removes_the_device_from_the_broker(broker: Mosquitto, components: object, long_silence: Path,
+                                                   tmp_path: Path) -> None:
+    """What uninstalling runs: every retained message (discovery first) is cleared."""
+    import subprocess
+    import sys
+
+    cfg = _cfg(broker.port)
+    run, _ = _start(cfg, components, long_silence)
+    sub = Listener(broker.port, [f"{BASE}/#"])
+    try:
+        run.wait_event("ready")
+        sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+    finally:
+        sub.close()
+        run.stop()
+    toml = tmp_path / "panikid.toml"
+    toml.write_text(f'[general]\ndevice_id = "{DEV}"\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'
+                    f"port = {broker.port}\n")
+    res = subprocess.run([sys.executable, "-m", "panikid.control.forget", "--config", str(toml)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "removed kitchen" in res.stdout
+    # A client connecting now finds nothing retained under the device or in discovery.
+    later = Listener(broker.port, [f"{BASE}/#", "homeassistant/#"])
+    try:
+        # A live message marks the moment the retained ones would have arrived (on subscribing).
+        for _ in range(50):
+            later.publish(f"{BASE}/probe", "x")
+            with later.cond:
+                if any(t == f"{BASE}/probe" for t, _, _ in later.messages):
+                    break
+            time.sleep(0.1)
+        later.wait_for(f"{BASE}/probe", timeout=10)
+        assert [t for t, p, _ in later.messages if t != f"{BASE}/probe" and p] == []
+    finally:
+        later.close()
