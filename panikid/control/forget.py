@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import threading
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -44,7 +45,12 @@ def forget(cfg: Config, timeout: float = 10.0) -> list[str]:
     if m.tls:
         client.tls_set(ca_certs=m.ca_file or None)
     connected = threading.Event()
-    client.on_connect = lambda c, u, f, reason, p: (not reason.is_failure) and connected.set()
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not reason.is_failure:
+            connected.set()
+
+    client.on_connect = on_connect
     client.connect(m.host, m.port, keepalive=30)
     client.loop_start()
     try:
