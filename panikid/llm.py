@@ -190,6 +190,7 @@ class AssistantProcessor(FrameProcessor):
         backend_name = outcome.backend if outcome and outcome.backend else self.backend.name
         if outcome is not None and outcome.tool_calls:
             for said in await self._run_tool_calls(turn, outcome.tool_calls):
+                said = (" " if parts else "") + said
                 parts.append(said)
                 await self.push_frame(LLMTextFrame(turn, said))
         if outcome is not None and outcome.error is not None:
@@ -246,7 +247,7 @@ class AssistantProcessor(FrameProcessor):
                 except Exception as exc:  # a failed device action must not end the turn
                     self.report_error(f"tool {call.name}: {exc}", turn=turn)
             if result.text:
-                said.append(result.text if not said else " " + result.text)
+                said.append(result.text)
         return said
 
     async def _answer_user_action(self, turn: int, action: UserAction) -> str:

@@ -12,7 +12,10 @@ One HTTP server answers three APIs, each the way the vendor streams:
 ``mode`` decides how it answers: ``ok``, ``status`` (``status`` code with the
 vendor's JSON error body), ``hold`` (wait ``hold_seconds`` before the first
 byte), ``die`` (send ``die_after`` text pieces, then drop the connection
-without ending the chunked body, as a killed server does). Every request's
+without ending the chunked body, as a killed server does), ``tool`` (OpenAI
+only: stream a function call to ``tool_name`` whose JSON arguments arrive in
+the ``tool_arguments`` fragments, ending with ``finish_reason: tool_calls``,
+as OpenAI streams one). Every request's
 headers and JSON body are recorded in ``requests``.
 """
 
@@ -39,6 +42,8 @@ class FakeVendor:
         self.status = 500
         self.hold_seconds = 0.0
         self.die_after = 2
+        self.tool_name = "set_timer"
+        self.tool_arguments = ['{"seco', 'nds": 12', '00}']
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()  # set to end a hold early
         vendor = self
@@ -98,7 +103,9 @@ class FakeVendor:
         events = {"openai": _openai_events, "anthropic": _anthropic_events, "gemini": _gemini_events}[api]
         sent_text = 0
         try:
-            for event, is_text in events(self.pieces, body):
+            stream = _openai_tool_events(self.tool_name, self.tool_arguments, body) \
+                if self.mode == "tool" and api == "openai" else events(self.pieces, body)
+            for event, is_text in stream:
                 if self.mode == "die" and is_text and sent_text >= self.die_after:
                     h.wfile.flush()
                     h.connection.shutdown(socket.SHUT_RDWR)  # no terminating chunk: a broken stream
@@ -139,6 +146,21 @@ def _openai_events(pieces: list[str], body: dict[str, Any]):  # type: ignore[no-
     for p in pieces:
         yield _sse({**base, "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]}), True
     yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}), False
+    yield "data: [DONE]\n\n", False
+
+
+def _openai_tool_events(name: str, arguments: list[str], body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000,
+            "model": body.get("model", "fake")}
+
+    def delta(d: dict[str, Any], finish: str | None = None) -> str:
+        return _sse({**base, "choices": [{"index": 0, "delta": d, "logprobs": None, "finish_reason": finish}]})
+
+    first = {"index": 0, "id": "call_1", "type": "function", "function": {"name": name, "arguments": ""}}
+    yield delta({"role": "assistant", "content": None, "tool_calls": [first]}), False
+    for piece in arguments:
+        yield delta({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}), True
+    yield delta({}, "tool_calls"), False
     yield "data: [DONE]\n\n", False
 
 

@@ -59,7 +59,7 @@ def build_router(cfg: Config, local: Provider | None) -> Router:
     return Router(
         local, build_cloud(cfg), policy=r.policy, first_token_seconds=r.first_token_seconds,
         total_seconds=r.total_seconds, failure_threshold=r.breaker_failures,
-        cooldown_seconds=r.breaker_cooldown_seconds,
+        cooldown_seconds=r.breaker_cooldown_seconds, tools=r.tools,
     )
 
 
