@@ -7,6 +7,8 @@ provider builds its own text from the status code and error class).
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ProviderError(Exception):
     reason = "error"
@@ -101,3 +103,19 @@ def from_transport(provider: str, exc: BaseException, started: bool) -> Provider
     if started:
         return StreamBroken(provider, f"connection lost mid-reply ({name})")
     return ProviderUnavailable(provider, f"cannot connect ({name})")
+
+
+def from_sdk(provider: str, exc: BaseException, started: bool, sdk: Any) -> ProviderError | None:
+    """The error for what the openai and anthropic SDKs raise (they share these classes' names);
+    None when ``exc`` is none of them (the caller checks vendor-specific cases, then the transport)."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderTimeout(provider, "request timed out")
+    if isinstance(exc, sdk.APIConnectionError):
+        if started:
+            return StreamBroken(provider, "connection lost mid-reply")
+        return ProviderUnavailable(provider, "cannot connect")
+    if isinstance(exc, sdk.APIStatusError):
+        return from_status(provider, exc.status_code, type(exc).__name__)
+    return None

@@ -14,15 +14,9 @@ Message = dict[str, str]
 def _map(name: str, exc: BaseException, started: bool) -> errors.ProviderError:
     import anthropic
 
-    if isinstance(exc, errors.ProviderError):
-        return exc
-    if isinstance(exc, anthropic.APITimeoutError):
-        return errors.ProviderTimeout(name, "request timed out")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return errors.StreamBroken(name, "connection lost mid-reply") if started else \
-            errors.ProviderUnavailable(name, "cannot connect")
-    if isinstance(exc, anthropic.APIStatusError):
-        return errors.from_status(name, exc.status_code, type(exc).__name__)
+    known = errors.from_sdk(name, exc, started, anthropic)
+    if known is not None:
+        return known
     if isinstance(exc, anthropic.APIError):  # an error event inside the stream (overloaded_error, ...)
         return errors.ServerError(name, f"error in stream ({type(exc).__name__})")
     return errors.from_transport(name, exc, started)

@@ -15,15 +15,9 @@ Message = dict[str, str]
 def _map(name: str, exc: BaseException, started: bool) -> errors.ProviderError:
     import openai
 
-    if isinstance(exc, errors.ProviderError):
-        return exc
-    if isinstance(exc, openai.APITimeoutError):
-        return errors.ProviderTimeout(name, "request timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return errors.StreamBroken(name, "connection lost mid-reply") if started else \
-            errors.ProviderUnavailable(name, "cannot connect")
-    if isinstance(exc, openai.APIStatusError):
-        return errors.from_status(name, exc.status_code, type(exc).__name__)
+    known = errors.from_sdk(name, exc, started, openai)
+    if known is not None:
+        return known
     if isinstance(exc, openai.ContentFilterFinishReasonError):
         return errors.Refused(name, "content filter")
     return errors.from_transport(name, exc, started)
