@@ -175,6 +175,8 @@ class OutputAudioFrame(DataFrame):
     turn: int
     pcm: bytes
     sample_rate: int
+    text: str = ""
+    """The sentence this audio speaks (lets the output tell what was heard before an interruption)."""
 
 
 @dataclass(frozen=True)

@@ -306,9 +306,11 @@ class AssistantProcessor(FrameProcessor):
             if e.data.get("interrupted") and self.conversation.exchanges:
                 last = self.conversation.exchanges[-1]
                 if last.user == user.strip():
-                    # Sentence granularity: audio started, so the first sentence was (at least
-                    # partly) heard; nothing tells which later ones were.
-                    heard_text = spoken_part(sentences, 1 if heard else 0)
+                    heard_text = e.data.get("heard_text")
+                    if not isinstance(heard_text, str):
+                        # An output that cannot tell: audio started, so the first sentence was
+                        # (at least partly) heard.
+                        heard_text = spoken_part(sentences, 1 if heard else 0)
                     last.assistant = (heard_text + " (interrupted)").strip()
 
     async def _stream(self, messages: list[Message]) -> AsyncIterator[str]:

@@ -122,7 +122,7 @@ class TTSProcessor(FrameProcessor):
                     tts_ttfb_ms=round((time.perf_counter() - started) * 1000, 1),
                 )
             if pcm:
-                await self.push_frame(OutputAudioFrame(frame.turn, pcm, self.engine.sample_rate))
+                await self.push_frame(OutputAudioFrame(frame.turn, pcm, self.engine.sample_rate, frame.text))
         if frame.last:
             self._first_of_turn.discard(frame.turn)
             await self.push_frame(TTSStoppedFrame(frame.turn))

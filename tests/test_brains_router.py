@@ -299,3 +299,12 @@ def test_a_cloud_that_never_connects_costs_only_the_connect_deadline(local, blac
     assert ask(router).strip()
     # The connect deadline (0.5 s), not the 30 s first-token deadline, moved the turn to the local model.
     assert router.last.backend == "local" and router.last.fallback_reason == "cloud: timeout"
+
+
+def test_interrupted_reply_keeps_exactly_what_the_output_says_was_heard(local) -> None:
+    proc = _assistant(local)
+    bus = EventBus()
+    run(run_frames(proc, [TranscriptionFrame(4, "Tell me about the sun in three sentences.")], bus))
+    bus.publish("audio_started", turn=4)
+    bus.publish("audio_stopped", turn=4, interrupted=True, heard_text="The sun is a star.")
+    assert proc.conversation.exchanges[-1].assistant == "The sun is a star. (interrupted)"  # type: ignore[union-attr]

@@ -208,7 +208,7 @@ async def test_file_output_interruption_stops_writing(tmp_path: Path) -> None:
     assert [(e.type, e.data) for e in bus.history] == [
         (ev.AUDIO_STARTED, {"turn": 7}),
         (ev.INTERRUPTED, {"turn": 7}),
-        (ev.AUDIO_STOPPED, {"turn": 7, "interrupted": True}),
+        (ev.AUDIO_STOPPED, {"turn": 7, "interrupted": True, "heard_text": ""}),
     ]
     written, info = read_wav(tmp_path / "out.wav")
     assert 0 < info.duration < 4.0  # far from the whole 5 s reply
@@ -248,3 +248,30 @@ async def test_output_volume_scales_what_is_played(tmp_path: Path) -> None:
             samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
         levels.append(np.sqrt(np.mean(samples**2)))
     assert levels[1] / levels[0] == pytest.approx(0.3, abs=0.01)
+
+
+@aio
+async def test_interruption_reports_the_sentences_that_were_heard(tmp_path: Path) -> None:
+    """Whole sentences whose audio was played are what the user heard; the one cut off is not."""
+    bus = EventBus()
+    pipeline = Pipeline([FileOutputTransport(tmp_path / "out.wav", pace="realtime")])
+    runner = PipelineRunner(pipeline, bus)
+    second_started = asyncio.Event()
+    bus.listen(lambda e: None)
+    await runner.start()
+    first = float_to_pcm16(sine(440, 0.4, 22050))
+    second = float_to_pcm16(sine(550, 3.0, 22050))
+    pipeline.queue_frame(OutputAudioFrame(5, first, 22050, "It is sunny."))
+    pipeline.queue_frame(OutputAudioFrame(5, second, 22050, "Tomorrow it will rain all day long."))
+    pipeline.queue_frame(TTSStoppedFrame(5))
+    loop = asyncio.get_running_loop()
+    loop.call_later(1.2, second_started.set)  # well into the second sentence
+    await asyncio.wait_for(second_started.wait(), 10)
+    pipeline.queue_frame(InterruptionFrame())
+    try:
+        await runner.stop(timeout=10)
+    finally:
+        await runner.cancel()
+    (stopped,) = [e for e in bus.history if e.type == ev.AUDIO_STOPPED]
+    assert stopped.data == {"turn": 5, "interrupted": True, "heard_text": "It is sunny."}
+

@@ -144,6 +144,10 @@ def test_wake_word_barges_in_on_a_reply(speech_dir: Path, tmp_path: Path) -> Non
     assert [e["turn"] for e in res.of_type("interrupted")] == [first["turn"]]
     stopped = {e["turn"]: e["interrupted"] for e in res.of_type("audio_stopped")}
     assert stopped == {first["turn"]: True, second["turn"]: False}
+    # What was heard of the cut reply is whole sentences of it, never more than the reply.
+    heard = next(e["heard_text"] for e in res.of_type("audio_stopped") if e["interrupted"])
+    first_reply = next((e["text"] for e in res.of_type("reply") if e["turn"] == first["turn"]), "")
+    assert set(heard.split()) <= set(first_reply.split()), (heard, first_reply)  # empty if cut while writing
     assert "france" in res.of_type("transcript")[-1]["text"].lower()
 
 

@@ -122,6 +122,7 @@ class OutputTransport(FrameProcessor):
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name)
         self.volume = 1.0
+        self._heard: list[str] = []
         """Playback volume (0 to 1), applied to every reply; the daemon's volume control sets it."""
         self.playing_turn: int | None = None
         self._interrupted_turns: set[int] = set()
@@ -159,13 +160,20 @@ class OutputTransport(FrameProcessor):
                 await self.drain()
                 self._finish(self.playing_turn, interrupted=False)
             self.playing_turn = frame.turn
+            self._heard = []
             self.events.publish(ev.AUDIO_STARTED, turn=frame.turn)
         if frame.pcm:
             await self.write(apply_volume(frame.pcm, max(0.0, self.volume)), frame.sample_rate)
+            if frame.text:
+                self._heard.append(frame.text)  # written at playback pace: heard (the last few ms aside)
 
     def _finish(self, turn: int, interrupted: bool) -> None:
         self.playing_turn = None
-        self.events.publish(ev.AUDIO_STOPPED, turn=turn, interrupted=interrupted)
+        if interrupted:
+            # What the user heard before cutting in: whole sentences whose audio was played.
+            self.events.publish(ev.AUDIO_STOPPED, turn=turn, interrupted=True, heard_text=" ".join(self._heard))
+        else:
+            self.events.publish(ev.AUDIO_STOPPED, turn=turn, interrupted=False)
 
     def on_system_frame(self, frame: SystemFrame) -> None:
         if isinstance(frame, InterruptionFrame):
