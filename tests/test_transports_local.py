@@ -359,7 +359,7 @@ def test_interruption_stops_playback(server: PulseServer, tmp_path: Path) -> Non
     assert info["events"] == [
         ["audio_started", {"turn": 1}],
         ["interrupted", {"turn": 1}],
-        ["audio_stopped", {"turn": 1, "interrupted": True}],
+        ["audio_stopped", {"turn": 1, "interrupted": True, "heard_text": ""}],
     ]
     played = _tone_seconds(recorded, 16000)
     assert 0.5 < played < 4.0  # cut short, far from the whole 6 s reply
