@@ -1,6 +1,4 @@
-"""The daemon: builds the voice pipeline from the configuration and runs it.
-
-    pipeline = Pipeline([input, wake, turn, stt, assistant, sentences, tts, output])
+"""The daemon: runs the voice pipeline (see assembly.py), its state machine and its surfaces.
 
 Surfaces (``--events`` JSON lines today) subscribe to the event bus; the state
 machine is ticked twice a second so a stuck turn returns to idle.
@@ -12,11 +10,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, Protocol, TypeVar
 
 from . import events as ev
-from .brains.assistant import build_assistant
+from .assembly import RunOptions, build_pipeline, make_transports
 from .brains.intents import Action
 from .components import Components, load_all, release_free_memory
 from .config import Config
@@ -34,12 +31,11 @@ from .metrics import TurnMetrics
 from .pipeline import Pipeline, PipelineRunner
 from .processor import FrameProcessor
 from .state import State, StateMachine
-from .stt import STTProcessor
-from .tts import SentenceAggregator, TTSProcessor
 from .turn import TurnDetector, next_turn_id
 from .wake import WakeWordProcessor
 
 log = logging.getLogger(__name__)
+P = TypeVar("P", bound=FrameProcessor)
 
 STOP_DEADLINE = 3.0
 """SIGTERM/SIGINT: seconds the daemon gives the pipeline before cutting everything."""
@@ -59,59 +55,6 @@ class Surface(Protocol):
     async def start(self, daemon: Daemon) -> None: ...
 
     async def stop(self) -> None: ...
-
-
-@dataclass
-class RunOptions:
-    input_wav: str | None = None
-    output_wav: str | None = None
-    pace: str = "realtime"
-    events_out: IO[str] | None = None
-
-
-def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
-                   transport_out: FrameProcessor) -> Pipeline:
-    return Pipeline([
-        transport_in,
-        WakeWordProcessor(comps.wake, cfg.wake.threshold, cfg.wake.cooldown_seconds),
-        TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds),
-        STTProcessor(comps.stt),
-        build_assistant(cfg, comps, transport_out),
-        SentenceAggregator(),
-        TTSProcessor(comps.tts),
-        transport_out,
-    ])
-
-
-def make_transports(
-    cfg: Config, opts: RunOptions, voice_rate: int, hold: asyncio.Event | None = None
-) -> tuple[FrameProcessor, FrameProcessor]:
-    """File transports for --input/--output, local audio devices otherwise."""
-    from .transports import file as file_tp
-
-    tin: FrameProcessor
-    tout: FrameProcessor
-    if opts.input_wav:
-        tin = file_tp.FileInputTransport(opts.input_wav, pace=opts.pace, frame_ms=cfg.audio.frame_ms)
-        if opts.pace == "fast":
-            tin.hold = hold
-    else:
-        from .transports import local
-
-        tin = local.LocalAudioInputTransport(cfg.audio)
-    if opts.output_wav:
-        tout = file_tp.FileOutputTransport(opts.output_wav, pace=opts.pace, sample_rate=voice_rate)
-    elif opts.input_wav:
-        # A file as the microphone and no --output: the reply is not played anywhere,
-        # but it is still produced and evented.
-        from .transports.null import NullOutputTransport
-
-        tout = NullOutputTransport()
-    else:
-        from .transports import local
-
-        tout = local.LocalAudioOutputTransport(cfg.audio, voice_sample_rate=voice_rate)
-    return tin, tout
 
 
 class Daemon:
@@ -249,15 +192,19 @@ class Daemon:
             assistant.backend_choice = backend
         self.bus.publish("llm_backend", backend=backend)
 
-    @property
-    def assistant(self) -> AssistantProcessor | None:
+    def _processor(self, cls: type[P]) -> P | None:
+        """The pipeline's processor of type ``cls`` (None before the pipeline is built)."""
         if self.pipeline is None:
             return None
-        return next((p for p in self.pipeline.processors if isinstance(p, AssistantProcessor)), None)
+        return next((p for p in self.pipeline.processors if isinstance(p, cls)), None)
+
+    @property
+    def assistant(self) -> AssistantProcessor | None:
+        return self._processor(AssistantProcessor)
 
     def _on_intent_action(self, action: Action) -> None:
         """Device actions of instant intents go through the same control methods as commands."""
-        current = float(getattr(self, "volume", self.cfg.audio.volume))
+        current = self.volume
         if action.name == "volume_up":
             self.set_volume(min(1.0, round(current + 0.1, 2)))
         elif action.name == "volume_down":
@@ -309,18 +256,15 @@ class Daemon:
                 p.pre_roll = v.pre_roll_seconds
             elif isinstance(p, AssistantProcessor):
                 p.prompt = self.cfg.llm.system_prompt
-        set_volume = getattr(self, "set_volume", None)
-        if set_volume is not None and self.cfg.audio.volume != getattr(self, "volume", None):
-            set_volume(self.cfg.audio.volume)
+        if self.cfg.audio.volume != self.volume:
+            self.set_volume(self.cfg.audio.volume)
 
     def request_stop(self) -> None:
         self._stop.set()
 
     @property
     def wake(self) -> WakeWordProcessor | None:
-        if self.pipeline is None:
-            return None
-        return next((p for p in self.pipeline.processors if isinstance(p, WakeWordProcessor)), None)
+        return self._processor(WakeWordProcessor)
 
     # ---------------------------------------------------------------- run
     async def _start_surfaces(self) -> None:

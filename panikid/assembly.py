@@ -1,0 +1,73 @@
+"""Pipeline assembly: which transports and processors a configuration and the CLI options ask for.
+
+    pipeline = Pipeline([input, wake, turn, stt, assistant, sentences, tts, output])
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import IO
+
+from .brains.assistant import build_assistant
+from .components import Components
+from .config import Config
+from .pipeline import Pipeline
+from .processor import FrameProcessor
+from .stt import STTProcessor
+from .tts import SentenceAggregator, TTSProcessor
+from .turn import TurnDetector
+from .wake import WakeWordProcessor
+
+
+@dataclass
+class RunOptions:
+    input_wav: str | None = None
+    output_wav: str | None = None
+    pace: str = "realtime"
+    events_out: IO[str] | None = None
+
+
+def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
+                   transport_out: FrameProcessor) -> Pipeline:
+    return Pipeline([
+        transport_in,
+        WakeWordProcessor(comps.wake, cfg.wake.threshold, cfg.wake.cooldown_seconds),
+        TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds),
+        STTProcessor(comps.stt),
+        build_assistant(cfg, comps),
+        SentenceAggregator(),
+        TTSProcessor(comps.tts),
+        transport_out,
+    ])
+
+
+def make_transports(
+    cfg: Config, opts: RunOptions, voice_rate: int, hold: asyncio.Event | None = None
+) -> tuple[FrameProcessor, FrameProcessor]:
+    """File transports for --input/--output, local audio devices otherwise."""
+    from .transports import file as file_tp
+
+    tin: FrameProcessor
+    tout: FrameProcessor
+    if opts.input_wav:
+        tin = file_tp.FileInputTransport(opts.input_wav, pace=opts.pace, frame_ms=cfg.audio.frame_ms)
+        if opts.pace == "fast":
+            tin.hold = hold
+    else:
+        from .transports import local
+
+        tin = local.LocalAudioInputTransport(cfg.audio)
+    if opts.output_wav:
+        tout = file_tp.FileOutputTransport(opts.output_wav, pace=opts.pace, sample_rate=voice_rate)
+    elif opts.input_wav:
+        # A file as the microphone and no --output: the reply is not played anywhere,
+        # but it is still produced and evented.
+        from .transports.null import NullOutputTransport
+
+        tout = NullOutputTransport()
+    else:
+        from .transports import local
+
+        tout = local.LocalAudioOutputTransport(cfg.audio, voice_sample_rate=voice_rate)
+    return tin, tout
