@@ -7,6 +7,7 @@ that names its key.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -122,7 +123,9 @@ def load_tts(cfg: Config) -> PiperEngine:
         raise ComponentError(f"tts.voice: cannot load {path}: {exc}") from exc
 
 
+@functools.cache
 def _libc():  # type: ignore[no-untyped-def]
+    # Looked up once: find_library runs ldconfig in a subprocess.
     import ctypes
     import ctypes.util
 
