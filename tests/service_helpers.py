@@ -120,6 +120,14 @@ class DaemonProcess:
                 return e
         raise AssertionError(f"no {type_!r} event within {timeout} s; exit={self.proc.poll()}\n{self.stderr[-3000:]}")
 
+    def wait_stderr(self, text: str, timeout: float = 10.0) -> str:
+        """The log so far once it contains ``text`` (stderr is read by its own thread, so a
+        log line may trail an event that was written after it)."""
+        end = time.monotonic() + timeout
+        while text not in self.stderr and time.monotonic() < end:
+            time.sleep(0.05)
+        return self.stderr
+
     def signal(self, sig: int) -> None:
         self.proc.send_signal(sig)
 

@@ -85,7 +85,7 @@ def test_watchdog_stops_when_the_pipeline_stalls(notify_socket: NotifySocket, lo
         # From now on: silence towards the watchdog (systemd would kill and restart us).
         later = notify_socket.poll(3 * WATCHDOG_USEC / 1e6 / 3 + 2)
         assert not [x for x in later if "WATCHDOG" in x.fields], [x.fields for x in later]
-        assert "the wake word worker stalls now" in d.stderr
+        assert "the wake word worker stalls now" in d.wait_stderr("the wake word worker stalls now")
         d.signal(signal.SIGTERM)
         assert d.proc.wait(10) == 0  # a stalled pipeline still stops (the worker is released)
     finally:
