@@ -34,8 +34,6 @@ with less silence the decoder tends to repeat itself. A decode that runs into
 its token limit (a loop) is redone over the full 30 s.
 """
 FULL_FRAMES = 3000
-NO_SPEECH_THRESHOLD = 0.6
-"""Above this no-speech probability the audio is taken as silence (faster-whisper's default)."""
 
 
 class WhisperEngine:
@@ -110,10 +108,7 @@ class WhisperEngine:
             max_length=len(self._prompt) + max_new,
             suppress_blank=True,
             suppress_tokens=self._suppress,
-            return_no_speech_prob=True,
         )
-        if result[0].no_speech_prob > NO_SPEECH_THRESHOLD:
-            return ""  # Whisper itself says nothing was spoken (it would invent a word otherwise)
         tokens = [t for t in result[0].sequences_ids[0] if t < self._tokenizer.eot]
         if len(tokens) >= max_new:
             log.info("short-context decode hit its limit, retrying over 30 s")
