@@ -85,7 +85,7 @@ class SttConfig:
     beam_size: int = _opt(1, "Beam size (1 is fastest).", min=1, max=10)
     compute_type: str = _opt("int8", "CTranslate2 compute type.", choices=["int8", "int8_float32", "float32", "default"])
     threads: int = _opt(0, "CPU threads; 0 = all cores.", min=0, max=64)
-    audio_context: str = _opt("adaptive", "Encoder input: 'adaptive' (the utterance plus 20 s of silence, ~2x faster) or 'full' (always 30 s).", choices=["adaptive", "full"])
+    audio_context: str = _opt("adaptive", "Encoder input: 'adaptive' (the utterance plus 10 s, ~4x faster) or 'full' (always 30 s).", choices=["adaptive", "full"])
 
 
 @dataclass(frozen=True)
