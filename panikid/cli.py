@@ -70,6 +70,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             events_out.close()  # type: ignore[union-attr]
 
 
+def _beam_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--beam-size must be a whole number from 1 to 10, not {text!r}") from None
+    if not 1 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"--beam-size must be from 1 to 10, not {value}")
+    return value
+
+
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from .audio.wav import read_wav
     from .components import load_stt
@@ -77,7 +87,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     cfg = _load_config(args)
     pcm, _info = read_wav(args.wav)
     stt = load_stt(cfg)
-    print(stt.transcribe(pcm))
+    print(stt.transcribe_recording(pcm, beam_size=args.beam_size))
     return EXIT_OK
 
 
@@ -193,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = add("transcribe", cmd_transcribe, "print the transcript of a WAV file")
     t.add_argument("wav", metavar="WAV")
+    t.add_argument("--beam-size", type=_beam_size, default=5, metavar="N",
+                   help="decoder beam, 1-10 (default 5: a recording is transcribed for accuracy; "
+                        "the live loop uses stt.beam_size)")
 
     s = add("say", cmd_say, "speak TEXT into a WAV file")
     s.add_argument("text", metavar="TEXT")

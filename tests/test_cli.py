@@ -92,6 +92,25 @@ def test_say_then_transcribe_round_trip(tmp_path: Path) -> None:
     assert "weather" in heard and "sunny" in heard
 
 
+def test_transcribe_keeps_every_sentence_of_a_reply(tmp_path: Path) -> None:
+    # Sentences synthesized one by one, as the speaker plays them: the recording ends right at "done", and greedy
+    # decoding of such replies sometimes stops after the first sentence or drops the last word.
+    from panikid.audio.wav import write_wav
+
+    pcm = b""
+    for i, sentence in enumerate(("It is 7:25 AM.", "Timer set for 5 seconds.", "Your 5 seconds timer is done.")):
+        part = tmp_path / f"{i}.wav"
+        assert run_cli("say", sentence, "--output", str(part)).code == 0
+        with wave.open(str(part)) as w:
+            pcm += w.readframes(w.getnframes())
+    write_wav(tmp_path / "reply.wav", pcm, 22050)
+    res = run_cli("transcribe", str(tmp_path / "reply.wav"))
+    assert res.code == 0, res.stderr
+    heard = res.stdout.lower()
+    assert "timer set for 5 seconds" in heard and "timer is done" in heard, heard
+    assert_clean_error(run_cli("transcribe", "--beam-size", "0", str(tmp_path / "reply.wav")), 2, "--beam-size", "1 to 10")
+
+
 def test_ask_answers_with_the_local_model() -> None:
     res = run_cli("ask", "Say hello to Anna.", "--backend", "local")
     assert res.code == 0, res.stderr
