@@ -108,7 +108,8 @@ def test_transcribe_keeps_every_sentence_of_a_reply(tmp_path: Path) -> None:
     assert res.code == 0, res.stderr
     heard = res.stdout.lower()
     assert "timer set for 5 seconds" in heard and "timer is done" in heard, heard
-    assert_clean_error(run_cli("transcribe", "--beam-size", "0", str(tmp_path / "reply.wav")), 2, "--beam-size", "1 to 10")
+    bad_beam = run_cli("transcribe", "--beam-size", "0", str(tmp_path / "reply.wav"))
+    assert_clean_error(bad_beam, 2, "--beam-size", "1 to 10")
 
 
 def test_ask_answers_with_the_local_model() -> None:
