@@ -114,7 +114,7 @@ class RouterConfig:
     total_seconds: float = _opt(30.0, "Longest time a whole reply may take.", min=1.0, max=600.0)
     breaker_failures: int = _opt(3, "Failures in a row after which a brain is skipped for a cool-down.", min=1, max=100)
     breaker_cooldown_seconds: float = _opt(30.0, "How long a failing brain is skipped before it is tried again.", min=1.0, max=3600.0)
-    tools: bool = _opt(True, "Offer the instant intents' actions (timers, volume, time, stop, mute) to cloud models as function-calling tools (openai and azure providers).")
+    tools: bool = _opt(True, "Offer the instant intents' actions (timers, volume, time, stop, mute) to cloud models (every cloud provider) as function-calling tools.")
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,12 @@ One HTTP server answers three APIs, each the way the vendor streams:
 ``mode`` decides how it answers: ``ok``, ``status`` (``status`` code with the
 vendor's JSON error body), ``hold`` (wait ``hold_seconds`` before the first
 byte), ``die`` (send ``die_after`` text pieces, then drop the connection
-without ending the chunked body, as a killed server does), ``tool`` (OpenAI
-only: stream a function call to ``tool_name`` whose JSON arguments arrive in
-the ``tool_arguments`` fragments, ending with ``finish_reason: tool_calls``,
-as OpenAI streams one). Every request's
+without ending the chunked body, as a killed server does), ``tool`` (a call
+to ``tool_name`` with the JSON arguments in ``tool_arguments``, streamed the
+vendor's way: OpenAI sends the arguments in fragments and ends with
+``finish_reason: tool_calls``; Anthropic sends a ``tool_use`` content block
+whose ``input_json_delta`` fragments carry them and stops with ``tool_use``;
+Gemini sends one ``functionCall`` part with the arguments as an object). Every request's
 headers and JSON body are recorded in ``requests``.
 """
 
@@ -39,6 +41,7 @@ class FakeVendor:
     def __init__(self, pieces: list[str] | None = None, port: int = 0) -> None:
         self.pieces = pieces or ["Hello ", "from ", "the ", "cloud. ", "Have ", "a ", "nice ", "day."]
         self.mode = "ok"
+        self.api = "openai"  # which vendor a test's client speaks (the server answers all three, by path)
         self.status = 500
         self.hold_seconds = 0.0
         self.die_after = 2
@@ -103,8 +106,12 @@ class FakeVendor:
         events = {"openai": _openai_events, "anthropic": _anthropic_events, "gemini": _gemini_events}[api]
         sent_text = 0
         try:
-            stream = _openai_tool_events(self.tool_name, self.tool_arguments, body) \
-                if self.mode == "tool" and api == "openai" else events(self.pieces, body)
+            if self.mode == "tool":
+                tool_events = {"openai": _openai_tool_events, "anthropic": _anthropic_tool_events,
+                               "gemini": _gemini_tool_events}[api]
+                stream = tool_events(self.tool_name, self.tool_arguments, body)
+            else:
+                stream = events(self.pieces, body)
             for event, is_text in stream:
                 if self.mode == "die" and is_text and sent_text >= self.die_after:
                     h.wfile.flush()
@@ -164,11 +171,36 @@ def _openai_tool_events(name: str, arguments: list[str], body: dict[str, Any]): 
     yield "data: [DONE]\n\n", False
 
 
-def _anthropic_events(pieces: list[str], body: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _anthropic_message_start(body: dict[str, Any]) -> str:
     msg = {"id": "msg_fake", "type": "message", "role": "assistant", "content": [],
            "model": body.get("model", "fake"), "stop_reason": None, "stop_sequence": None,
            "usage": {"input_tokens": 12, "output_tokens": 1}}
-    yield _sse({"type": "message_start", "message": msg}, "message_start"), False
+    return _sse({"type": "message_start", "message": msg}, "message_start")
+
+
+def _anthropic_tool_events(name: str, arguments: list[str], body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    yield _anthropic_message_start(body), False
+    block = {"type": "tool_use", "id": "toolu_fake1", "name": name, "input": {}}
+    yield _sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"), False
+    for piece in arguments:
+        yield _sse({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "input_json_delta", "partial_json": piece}}, "content_block_delta"), True
+    yield _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"), False
+    yield _sse({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 20}}, "message_delta"), False
+    yield _sse({"type": "message_stop"}, "message_stop"), False
+
+
+def _gemini_tool_events(name: str, arguments: list[str], body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    call = {"name": name, "args": json.loads("".join(arguments))}
+    cand = {"content": {"parts": [{"functionCall": call}], "role": "model"}, "finishReason": "STOP", "index": 0}
+    chunk = {"candidates": [cand], "modelVersion": "gemini-fake",
+             "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 5, "totalTokenCount": 17}}
+    yield f"data: {json.dumps(chunk)}\r\n\r\n", True
+
+
+def _anthropic_events(pieces: list[str], body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    yield _anthropic_message_start(body), False
     yield _sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
                "content_block_start"), False
     yield _sse({"type": "ping"}, "ping"), False

@@ -1,4 +1,5 @@
-"""The instant intents as function-calling tools: the real openai SDK against a loopback vendor."""
+"""The instant intents as function-calling tools: the real openai, anthropic and google-genai SDKs against a
+loopback vendor that streams tool calls each vendor's way."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from fake_vendors import FakeVendor
 
 from panikid.brains import intents, tools
 from panikid.brains.intents import Action, IntentHandler
+from panikid.brains.providers.anthropic import AnthropicProvider
+from panikid.brains.providers.gemini import GeminiProvider
 from panikid.brains.providers.openai_compat import OpenAICompatProvider
 from panikid.brains.router import Router
 from panikid.events import EventBus
@@ -21,16 +24,41 @@ from panikid.testing import run, run_frames
 NOW = dt.datetime(2026, 3, 14, 15, 9, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def vendor():
+VENDORS = ("openai", "anthropic", "gemini")
+
+
+@pytest.fixture(params=VENDORS)
+def vendor(request):
     with FakeVendor() as v:
         v.mode = "tool"
+        v.api = request.param
         yield v
 
 
 def _router(vendor: FakeVendor, use_tools: bool = True) -> Router:
-    cloud = OpenAICompatProvider("cloud", "fake-model", "sk-test", base_url=vendor.url + "/v1", timeout=10)
+    cloud: OpenAICompatProvider | AnthropicProvider | GeminiProvider
+    if vendor.api == "anthropic":
+        cloud = AnthropicProvider("cloud", "fake-model", "sk-test", base_url=vendor.url, timeout=10)
+    elif vendor.api == "gemini":
+        cloud = GeminiProvider("cloud", "fake-model", "sk-test", base_url=vendor.url, timeout=10)
+    else:
+        cloud = OpenAICompatProvider("cloud", "fake-model", "sk-test", base_url=vendor.url + "/v1", timeout=10)
     return Router(None, cloud, policy="cloud-only", tools=use_tools)
+
+
+def _sent_tools(vendor: FakeVendor) -> dict[str, dict]:
+    """The tools of the last request, by name, each as (description, JSON schema of its arguments)."""
+    body = vendor.requests[-1]["body"]
+    if vendor.api == "anthropic":
+        return {t["name"]: {"description": t["description"], "schema": t["input_schema"]} for t in body["tools"]}
+    if vendor.api == "gemini":
+        (tool,) = body["tools"]
+        # Google's JSON mapping accepts a field by its proto name or in lowerCamelCase; this SDK sends the former.
+        return {f["name"]: {"description": f["description"],
+                            "schema": f.get("parametersJsonSchema", f.get("parameters_json_schema"))}
+                for f in tool["functionDeclarations"]}
+    return {t["function"]["name"]: {"description": t["function"]["description"],
+                                    "schema": t["function"]["parameters"]} for t in body["tools"]}
 
 
 def _assistant(router: Router, handler: IntentHandler, actions: list[Action]) -> AssistantProcessor:
@@ -90,9 +118,12 @@ def test_request_carries_the_tools(vendor) -> None:
     vendor.mode = "ok"
     router = _router(vendor)
     assert "".join(router.stream([{"role": "user", "content": "Hi."}], threading.Event()))
-    body = vendor.requests[0]["body"]
-    assert body["tools"] == tools.schemas()
-    assert body["tools"][2]["function"]["name"] == "set_timer"
+    expected = {s["function"]["name"]: {"description": s["function"]["description"],
+                                        "schema": s["function"]["parameters"]} for s in tools.schemas()}
+    assert _sent_tools(vendor) == expected
+    assert expected["set_timer"]["schema"]["properties"]["seconds"]["maximum"] == 86400
+    if vendor.api == "openai":
+        assert vendor.requests[-1]["body"]["tools"] == tools.schemas()
 
 
 def test_no_tools_when_turned_off(vendor) -> None:
@@ -128,7 +159,14 @@ def test_set_volume_call_applies_the_action(vendor) -> None:
     assert _spoken(out) == "Volume set to 40 percent."
 
 
-def test_malformed_arguments_apologise_and_keep_going(vendor) -> None:
+@pytest.mark.parametrize("api", ["openai", "anthropic"])  # Gemini sends arguments as an object, never as text
+def test_malformed_arguments_apologise_and_keep_going(api: str) -> None:
+    with FakeVendor() as vendor:
+        vendor.mode, vendor.api = "tool", api
+        _malformed_arguments_apologise_and_keep_going(vendor)
+
+
+def _malformed_arguments_apologise_and_keep_going(vendor: FakeVendor) -> None:
     vendor.tool_arguments = ['{"seconds": tw', "enty}"]
     handler, actions, bus = IntentHandler(), [], EventBus()
     proc = _assistant(_router(vendor), handler, actions)
@@ -151,11 +189,12 @@ def test_tool_call_with_intents_disabled_says_why(vendor) -> None:
     assert "intents are disabled (intents.enabled)" in err.data["message"]
 
 
-def test_the_configured_router_offers_tools_to_the_cloud_only() -> None:
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_the_configured_router_offers_tools_to_the_cloud_only(provider: str) -> None:
     from panikid import config as config_mod
     from panikid.brains.factory import build_router
 
-    cloud_cfg = {"provider": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"}
+    cloud_cfg = {"provider": provider, "model": "m", "base_url": "http://127.0.0.1:9/v1"}
     on = build_router(config_mod.replace(config_mod.Config(), cloud=cloud_cfg), None)
     assert on.providers["cloud"].tools == tools.schemas()
     off = build_router(config_mod.replace(config_mod.Config(), cloud=cloud_cfg, router={"tools": False}), None)

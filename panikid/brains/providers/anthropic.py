@@ -1,4 +1,9 @@
-"""Anthropic's Messages API, streamed with the official SDK (``messages.stream``)."""
+"""Anthropic's Messages API, streamed with the official SDK (``messages.create(stream=True)``).
+
+The raw event stream is read rather than the SDK's accumulating helper so that
+a tool call's arguments reach panikid as the JSON text the model wrote: the
+tool table validates them and names what was wrong, as for OpenAI.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import errors
+from ..tools import ToolCall, ToolCallsRequested
 
 Message = dict[str, str]
 
@@ -29,6 +35,12 @@ def split_system(messages: list[Message]) -> tuple[str, list[Message]]:
     return system, rest
 
 
+def to_anthropic_tools(schemas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenAI-format tool schemas as Anthropic's ``tools`` (name, description, input_schema)."""
+    return [{"name": s["function"]["name"], "description": s["function"]["description"],
+             "input_schema": s["function"]["parameters"]} for s in schemas]
+
+
 class AnthropicProvider:
     def __init__(self, name: str, model: str, api_key: str | None, base_url: str = "",
                  timeout: Any = 30.0, max_tokens: int = 256, temperature: float = 0.7) -> None:
@@ -38,6 +50,8 @@ class AnthropicProvider:
         self.model = model
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.tools: list[dict[str, Any]] | None = None
+        """Function-calling tools in OpenAI's format (set by the router); None = none."""
         self._missing_key = not api_key
         self.client: Any = anthropic.Anthropic(
             api_key=api_key or "missing", base_url=base_url or None, timeout=timeout, max_retries=0,
@@ -47,22 +61,39 @@ class AnthropicProvider:
         if self._missing_key:
             raise errors.AuthError(self.name, "no API key (set ANTHROPIC_API_KEY or PANIKID_CLOUD_API_KEY)")
         system, rest = split_system(messages)
+        extra: dict[str, Any] = {"tools": to_anthropic_tools(self.tools)} if self.tools else {}
+        if system:
+            extra["system"] = system
         started = False
+        calls: dict[int, ToolCall] = {}  # tool_use blocks by content index; arguments streamed as JSON text
         try:
-            with self.client.messages.stream(
-                model=self.model, system=system, messages=rest,
-                max_tokens=self.max_tokens,  # this SDK's messages.stream takes no temperature
-            ) as stream:
-                for piece in stream.text_stream:
-                    if cancel.is_set():
-                        return
-                    if piece:
+            events = self.client.messages.create(  # this SDK's create takes no temperature
+                model=self.model, messages=rest, max_tokens=self.max_tokens, stream=True, **extra,
+            )
+        except Exception as exc:
+            raise _map(self.name, exc, started) from None
+        try:
+            for event in events:
+                if cancel.is_set():
+                    return
+                if event.type == "content_block_start" and event.content_block.type == "tool_use":
+                    block = event.content_block
+                    calls[event.index] = ToolCall(block.id, block.name, "")
+                elif event.type == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta" and delta.text:
                         started = True
-                        yield piece
-                final = stream.get_final_message()
-                if final.stop_reason == "refusal":
+                        yield delta.text
+                    elif delta.type == "input_json_delta" and event.index in calls:
+                        c = calls[event.index]
+                        calls[event.index] = ToolCall(c.id, c.name, c.arguments + delta.partial_json)
+                elif event.type == "message_delta" and event.delta.stop_reason == "refusal":
                     raise errors.Refused(self.name, "the model refused")
         except GeneratorExit:
             raise
         except Exception as exc:
             raise _map(self.name, exc, started) from None
+        finally:
+            events.close()
+        if calls:
+            raise ToolCallsRequested([calls[i] for i in sorted(calls)])

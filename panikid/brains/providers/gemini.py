@@ -1,12 +1,19 @@
-"""Google Gemini, streamed with the official ``google-genai`` client."""
+"""Google Gemini, streamed with the official ``google-genai`` client.
+
+Tools are sent as function declarations with their JSON schema; the SDK's
+automatic function calling is off, so a ``functionCall`` part comes back to
+panikid, which runs it like an instant intent.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from .. import errors
+from ..tools import ToolCall, ToolCallsRequested
 
 Message = dict[str, str]
 
@@ -33,6 +40,17 @@ def to_contents(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
     return system, contents
 
 
+def to_gemini_tool(schemas: list[dict[str, Any]]) -> Any:
+    """OpenAI-format tool schemas as one Gemini ``Tool`` of function declarations."""
+    from google.genai import types
+
+    return types.Tool(function_declarations=[
+        types.FunctionDeclaration(name=s["function"]["name"], description=s["function"]["description"],
+                                  parameters_json_schema=s["function"]["parameters"])
+        for s in schemas
+    ])
+
+
 class GeminiProvider:
     def __init__(self, name: str, model: str, api_key: str | None, base_url: str = "",
                  timeout: float = 30.0, max_tokens: int = 256, temperature: float = 0.7) -> None:
@@ -43,6 +61,8 @@ class GeminiProvider:
         self.model = model
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.tools: list[dict[str, Any]] | None = None
+        """Function-calling tools in OpenAI's format (set by the router); None = none."""
         self._missing_key = not api_key
         opts = types.HttpOptions(base_url=base_url or None, timeout=int(timeout * 1000),
                                  retry_options=types.HttpRetryOptions(attempts=1))
@@ -54,10 +74,16 @@ class GeminiProvider:
         if self._missing_key:
             raise errors.AuthError(self.name, "no API key (set GEMINI_API_KEY or PANIKID_CLOUD_API_KEY)")
         system, contents = to_contents(messages)
+        extra: dict[str, Any] = {}
+        if self.tools:
+            extra["tools"] = [to_gemini_tool(self.tools)]
+            extra["automatic_function_calling"] = types.AutomaticFunctionCallingConfig(disable=True)
         config = types.GenerateContentConfig(
             system_instruction=system or None, max_output_tokens=self.max_tokens, temperature=self.temperature,
+            **extra,
         )
         started = False
+        calls: list[ToolCall] = []
         try:
             for chunk in self.client.models.generate_content_stream(
                 model=self.model, contents=contents, config=config,
@@ -73,9 +99,15 @@ class GeminiProvider:
                         if part.text:
                             started = True
                             yield part.text
+                        call = part.function_call
+                        if call is not None and call.name:
+                            calls.append(ToolCall(call.id or f"call_{len(calls) + 1}", call.name,
+                                                  json.dumps(call.args or {})))
                     if reason in _BLOCKED:
                         raise errors.Refused(self.name, f"blocked ({reason})")
         except GeneratorExit:
             raise
         except Exception as exc:
             raise _map(self.name, exc, started) from None
+        if calls:
+            raise ToolCallsRequested(calls)
