@@ -128,7 +128,7 @@ class CloudConfig:
     azure_deployment: str = _opt("", "azure: the deployment name.")
     api_version: str = _opt("2024-10-21", "azure: the API version.")
     timeout_seconds: float = _opt(30.0, "Network timeout of one request.", min=1.0, max=600.0)
-    connect_seconds: float = _opt(1.5, "A cloud that does not accept the connection this fast is skipped (openai, azure, anthropic; gemini uses timeout_seconds).", min=0.1, max=60.0)
+    connect_seconds: float = _opt(1.5, "A cloud that does not accept the connection this fast is skipped.", min=0.1, max=60.0)
     max_tokens: int = _opt(256, "Longest cloud reply, in tokens.", min=8, max=32768)
     temperature: float = _opt(0.7, "Sampling temperature of the cloud model.", min=0.0, max=2.0)
 

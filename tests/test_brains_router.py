@@ -287,18 +287,24 @@ def blackhole():
     srv.close()
 
 
-def test_a_cloud_that_never_connects_costs_only_the_connect_deadline(local, blackhole: int) -> None:
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini"])
+def test_a_cloud_that_never_connects_costs_only_the_connect_deadline(local, blackhole: int, provider: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from panikid import config as config_mod
     from panikid.brains.factory import build_cloud
 
+    monkeypatch.setenv("PANIKID_CLOUD_API_KEY", "sk-test")
+
+    base_url = f"http://127.0.0.1:{blackhole}" + ("/v1" if provider == "openai" else "")
     cfg = config_mod.replace(config_mod.Config(), cloud={
-        "provider": "openai", "model": "m", "base_url": f"http://127.0.0.1:{blackhole}/v1",
+        "provider": provider, "model": "m", "base_url": base_url,
         "connect_seconds": 0.5, "timeout_seconds": 60.0}, router={"first_token_seconds": 30.0})
     cloud = build_cloud(cfg)
     router = Router(local, cloud, policy="cloud-first", first_token_seconds=30.0)
     assert ask(router).strip()
     # The connect deadline (0.5 s), not the 30 s first-token deadline, moved the turn to the local model.
     assert router.last.backend == "local" and router.last.fallback_reason == "cloud: timeout"
+    assert router.last.attempts[0][0] == "cloud"
 
 
 def test_interrupted_reply_keeps_exactly_what_the_output_says_was_heard(local) -> None:

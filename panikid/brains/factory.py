@@ -51,7 +51,7 @@ def build_cloud(cfg: Config) -> Provider | None:
         return AnthropicProvider(name, model, key, base_url=c.base_url, **{**common, "timeout": timeout})
     from .providers.gemini import GeminiProvider
 
-    return GeminiProvider(name, model, key, base_url=c.base_url, **common)
+    return GeminiProvider(name, model, key, base_url=c.base_url, connect_seconds=c.connect_seconds, **common)
 
 
 def build_router(cfg: Config, local: Provider | None) -> Router:

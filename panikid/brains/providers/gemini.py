@@ -51,9 +51,34 @@ def to_gemini_tool(schemas: list[dict[str, Any]]) -> Any:
     ])
 
 
+def connect_deadline_transport(connect_seconds: float) -> Any:
+    """An httpx transport that gives each request at most ``connect_seconds`` to connect.
+
+    google-genai sets one timeout per request (``HttpOptions.timeout``) for
+    connecting and reading alike; a dead host would then cost the whole reply
+    deadline. The transport caps only the connect part of it. The SDK runs on
+    httpx2 or httpx, whichever is installed, and recognises the transport's.
+    """
+    try:
+        import httpx2 as httpx
+    except ImportError:
+        import httpx  # type: ignore[no-redef]
+
+    class _Transport(httpx.HTTPTransport):  # type: ignore[misc,name-defined]
+        def handle_request(self, request: Any) -> Any:
+            timeout = dict(request.extensions.get("timeout") or {})
+            current = timeout.get("connect")
+            timeout["connect"] = connect_seconds if current is None else min(current, connect_seconds)
+            request.extensions["timeout"] = timeout
+            return super().handle_request(request)
+
+    return _Transport()
+
+
 class GeminiProvider:
     def __init__(self, name: str, model: str, api_key: str | None, base_url: str = "",
-                 timeout: float = 30.0, max_tokens: int = 256, temperature: float = 0.7) -> None:
+                 timeout: float = 30.0, max_tokens: int = 256, temperature: float = 0.7,
+                 connect_seconds: float | None = None) -> None:
         from google import genai
         from google.genai import types
 
@@ -64,8 +89,9 @@ class GeminiProvider:
         self.tools: list[dict[str, Any]] | None = None
         """Function-calling tools in OpenAI's format (set by the router); None = none."""
         self._missing_key = not api_key
+        client_args = {"transport": connect_deadline_transport(connect_seconds)} if connect_seconds else None
         opts = types.HttpOptions(base_url=base_url or None, timeout=int(timeout * 1000),
-                                 retry_options=types.HttpRetryOptions(attempts=1))
+                                 retry_options=types.HttpRetryOptions(attempts=1), client_args=client_args)
         self.client: Any = genai.Client(api_key=api_key or "missing", http_options=opts)
 
     def stream(self, messages: list[Message], cancel: threading.Event) -> Iterator[str]:
