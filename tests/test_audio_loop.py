@@ -104,7 +104,7 @@ def test_voice_loop_through_portaudio(pulse: PulseServer, wake_and_command: Path
     assert code == 0, daemon.stderr[-2000:]
     samples = np.frombuffer(heard_pcm, dtype=np.int16)
     assert np.abs(samples).max() > 1000, "nothing reached the speaker"
-    heard = components.stt.transcribe(heard_pcm)
+    heard = components.stt.transcribe_recording(heard_pcm)
     assert similarity(reply, heard) >= 0.6, (reply, heard)
 
 

@@ -264,7 +264,7 @@ def test_tts_speaks_each_sentence(components) -> None:
 
     pcm = np.frombuffer(audio[0].pcm, np.int16).astype(np.float32)
     back = soxr.resample(pcm, 22050, 16000).astype(np.int16).tobytes()
-    assert "hello" in components.stt.transcribe(back).lower()
+    assert "hello" in components.stt.transcribe_recording(back).lower()
 
 
 def test_abandoned_turn_passes_through_everything(components) -> None:
