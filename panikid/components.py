@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from . import models
 from .brains.router import Router
 from .config import Config
-from .llm import LlamaCppBackend, LLMBackend
+from .llm import LlamaCppBackend, LLMBackend, leading_prompt
 from .segmenter import EndOfTurnSegmenter
 from .stt import WhisperEngine
 from .tts import PiperEngine
@@ -44,15 +44,17 @@ class Components:
         """Run each model once so the first turn is as fast as the others (blocking).
 
         llama.cpp keeps the evaluated system prompt in its cache, so later turns
-        only evaluate the user's words.
+        only evaluate the user's words. ``system_prompt`` is the leading system
+        message exactly as the assistant sends it (with the persona).
         """
         import threading
 
-        from .llm import system_prompt as full_prompt
+        from .llm import time_note
 
         started = time.perf_counter()
         self.stt.transcribe(bytes(16000 * 2))
-        messages = [{"role": "system", "content": full_prompt(system_prompt)}, {"role": "user", "content": "Hi."}]
+        messages = [{"role": "system", "content": system_prompt}, {"role": "system", "content": time_note()},
+                    {"role": "user", "content": "Hi."}]
         for _ in self.llm.stream(messages, threading.Event()):
             break
         self.tts.synthesize_all("Ready.")
@@ -164,7 +166,7 @@ def load_all(cfg: Config) -> Components:
     except models.ModelError as exc:
         raise ComponentError(str(exc)) from exc
     comps = Components(wake, vad, stt, llm, tts, times, load_router(cfg, llm))
-    comps.warm_up(cfg.llm.system_prompt)
+    comps.warm_up(leading_prompt(cfg.llm.system_prompt, cfg.context.persona))
     release_free_memory()
     log.info("models loaded in %s", times)
     return comps

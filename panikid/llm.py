@@ -105,10 +105,23 @@ class LlamaCppBackend:
                 chunks.close()  # type: ignore[union-attr]
 
 
-def system_prompt(base: str, now: dt.datetime | None = None) -> str:
-    """The configured prompt plus the facts a small model cannot know (date and time)."""
+def leading_prompt(prompt: str, persona: str = "") -> str:
+    """The first system message: the configured prompt and persona (the same on every turn)."""
+    return prompt + (f"\n{persona}" if persona else "")
+
+
+def time_note(now: dt.datetime | None = None) -> str:
+    """What a model cannot know by itself: the date and time.
+
+    It goes in a system note just before the question (and stays with that
+    question in the history), not in the leading system prompt: the prompt
+    and the remembered turns then read the same from one turn to the next, so
+    the local model reuses its prompt cache for them. A clock in the first
+    message would change it every minute and make it read the whole
+    conversation again.
+    """
     now = now or dt.datetime.now().astimezone()
-    return f"{base}\nIt is now {now:%A %d %B %Y}, {now:%H:%M}."
+    return f"It is now {now:%A %d %B %Y}, {now:%H:%M}."
 
 
 class AssistantProcessor(FrameProcessor):
@@ -147,12 +160,16 @@ class AssistantProcessor(FrameProcessor):
         self._timer_task: asyncio.Task[None] | None = None
         self._spoken: dict[int, tuple[str, list[str], bool]] = {}
 
-    def messages_for(self, text: str) -> list[Message]:
-        now = self.clock() if self.clock else None
-        prompt = system_prompt(self.prompt + (f"\n{self.persona}" if self.persona else ""), now)
+    def note(self) -> str:
+        return time_note(self.clock() if self.clock else None)
+
+    def messages_for(self, text: str, note: str | None = None) -> list[Message]:
+        note = self.note() if note is None else note
+        prompt = leading_prompt(self.prompt, self.persona)
         if self.conversation is not None:
-            return self.conversation.messages(prompt, text, self.monotonic())
-        return [{"role": "system", "content": prompt}, {"role": "user", "content": text}]
+            return self.conversation.messages(prompt, text, self.monotonic(), note=note)
+        return [{"role": "system", "content": prompt}, {"role": "system", "content": note},
+                {"role": "user", "content": text}]
 
     async def setup(self, events: ev.EventBus) -> None:
         await super().setup(events)
@@ -180,7 +197,8 @@ class AssistantProcessor(FrameProcessor):
         ttft_ms: float | None = None
         parts: list[str] = []
         await self.push_frame(LLMResponseStartFrame(turn))
-        messages = self.messages_for(text)
+        note = self.note()
+        messages = self.messages_for(text, note)
         async for piece in self._stream(messages):
             if ttft_ms is None:
                 ttft_ms = (time.perf_counter() - started) * 1000
@@ -208,7 +226,7 @@ class AssistantProcessor(FrameProcessor):
             llm_ms=round(total_ms, 1), pieces=len(parts),
         )
         await self.push_frame(LLMResponseEndFrame(turn, reply))
-        await self._remember(turn, text, reply)
+        await self._remember(turn, text, reply, note)
         return reply
 
     async def _answer_intent(self, turn: int, text: str, intent: intents_mod.Intent) -> str:
@@ -280,11 +298,11 @@ class AssistantProcessor(FrameProcessor):
                 self.deliver(TTSSpeakFrame(turn, text, last=True))
 
     # ------------------------------------------------------------- context
-    async def _remember(self, turn: int, text: str, reply: str) -> None:
+    async def _remember(self, turn: int, text: str, reply: str, note: str = "") -> None:
         conv = self.conversation
         if conv is None:
             return
-        conv.add(text, reply, self.monotonic())
+        conv.add(text, reply, self.monotonic(), note=note)
         splitter = SentenceSplitter()
         self._spoken = {turn: (text, splitter.push(reply) + splitter.flush(), False)}
         if conv.pending:

@@ -131,6 +131,25 @@ def test_token_budget_drops_oldest_turns() -> None:
     assert all(not e.user.startswith("question number 0") for e in c.exchanges)
 
 
+def test_a_full_window_is_halved_so_the_prompt_prefix_stays_put() -> None:
+    c = Conversation(max_tokens=10000, max_turns=8)
+    for i in range(1, 9):
+        c.add(f"q{i}", f"a{i}", now=i)
+    assert [e.user for e in c.exchanges] == [f"q{i}" for i in range(1, 9)]
+    c.add("q9", "a9", now=9)  # over the limit: down to half of it, at once
+    assert [e.user for e in c.exchanges] == ["q6", "q7", "q8", "q9"]
+    before = c.messages("s", "next", now=10)[:-1]
+    for i in range(10, 14):  # the next turns only append: the earlier prompt is a prefix of each new one
+        c.add(f"q{i}", f"a{i}", now=i)
+        assert c.messages("s", "next", now=i)[: len(before)] == before
+    assert len(c.exchanges) == 8
+    one = Conversation(max_tokens=5, max_turns=8)
+    one.add("a question far longer than the budget", "and an answer as long", now=0)
+    assert one.exchanges == []  # a single pair over the budget is not kept
+    one.add("hi", "hello", now=1)
+    assert [e.user for e in one.exchanges] == ["hi"]
+
+
 def test_idle_timeout_resets_the_conversation() -> None:
     c = Conversation(idle_reset_seconds=60)
     c.add("hi", "hello", now=0)

@@ -31,7 +31,7 @@ from panikid.frames import (
     UtteranceFrame,
     WakeWordFrame,
 )
-from panikid.llm import AssistantProcessor, system_prompt
+from panikid.llm import AssistantProcessor
 from panikid.segmenter import EndOfTurnSegmenter
 from panikid.stt import STTProcessor
 from panikid.testing import run_frames, types
@@ -185,9 +185,42 @@ def test_assistant_streams_a_reply(components) -> None:
     assert e.data["backend"] == "local" and e.data["llm_ttft_ms"] > 0 and e.data["text"]
 
 
-def test_system_prompt_carries_date_and_time() -> None:
-    p = system_prompt("Be brief.", dt.datetime(2026, 3, 5, 14, 7))
-    assert "Be brief." in p and "14:07" in p and "Thursday 05 March 2026" in p
+class _Recorder:
+    """A backend that answers "Fine." and keeps the messages of every call."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.seen: list[list[dict[str, str]]] = []
+
+    def stream(self, messages, cancel):  # type: ignore[no-untyped-def]
+        self.seen.append(messages)
+        yield "Fine."
+
+
+def test_date_and_time_come_just_before_the_question_and_the_prompt_stays_the_same() -> None:
+    from panikid.brains.context import Conversation
+
+    clock = [dt.datetime(2026, 3, 5, 14, 7)]
+    rec = _Recorder()
+    proc = AssistantProcessor(rec, "Be brief.", clock=lambda: clock[0], persona="You are Nabu.",
+                              conversation=Conversation(), monotonic=lambda: 0.0)
+
+    def ask(turn: int, text: str) -> list[dict[str, str]]:
+        run(run_frames(proc, [TranscriptionFrame(turn, text)]))
+        return rec.seen[-1]
+
+    first = ask(1, "Who wrote Hamlet?")
+    assert first == [{"role": "system", "content": "Be brief.\nYou are Nabu."},
+                     {"role": "system", "content": "It is now Thursday 05 March 2026, 14:07."},
+                     {"role": "user", "content": "Who wrote Hamlet?"}]
+    clock[0] = dt.datetime(2026, 3, 5, 14, 9)
+    second = ask(2, "When was he born?")
+    # Everything the model read last turn is an unchanged prefix of this turn's prompt (its cache stays valid).
+    assert second[: len(first)] == first
+    assert second[len(first):] == [{"role": "assistant", "content": "Fine."},
+                                   {"role": "system", "content": "It is now Thursday 05 March 2026, 14:09."},
+                                   {"role": "user", "content": "When was he born?"}]
 
 
 class _SlowBackend:

@@ -1,6 +1,10 @@
 """The conversation remembered between turns, kept within a token budget (pure; time passed in).
 
-* sliding-window (default): the oldest question/answer pairs are dropped first.
+* sliding-window (default): the oldest question/answer pairs are dropped first,
+  and when the window is full it is halved at once rather than slid by one
+  pair: the remembered turns then stay the same prefix of the next prompts, so
+  the local model reuses what it already computed for them (its prompt cache)
+  instead of reading the whole history again on every turn.
 * summarize: dropped pairs are condensed into a short summary by the active LLM
   (the caller supplies ``summarize(text) -> str``), kept as one system note.
 
@@ -26,6 +30,8 @@ def estimate_tokens(text: str) -> int:
 class Exchange:
     user: str
     assistant: str
+    note: str = ""
+    """A system note sent just before the question (the time it was asked), kept with it."""
 
 
 @dataclass
@@ -42,7 +48,7 @@ class Conversation:
     """Exchanges dropped from the window, waiting to be summarised (summarize strategy)."""
 
     def _tokens(self, ex: Exchange) -> int:
-        return self.count(ex.user) + self.count(ex.assistant)
+        return self.count(ex.user) + self.count(ex.assistant) + (self.count(ex.note) if ex.note else 0)
 
     def expire(self, now: float) -> bool:
         """Forget everything if the conversation sat idle too long; True if it did."""
@@ -57,34 +63,49 @@ class Conversation:
         self.summary = ""
         self.last_t = None
 
-    def messages(self, system: str, user: str, now: float) -> list[Message]:
-        """The messages for the next turn: system prompt, remembered turns, the new question."""
+    def messages(self, system: str, user: str, now: float, note: str = "") -> list[Message]:
+        """The messages for the next turn: system prompt, remembered turns, the new question
+        (each question preceded by its ``note`` as a system message, when there is one)."""
         self.expire(now)
         out: list[Message] = [{"role": "system", "content": system}]
         if self.summary:
             out.append({"role": "system", "content": f"Earlier in this conversation: {self.summary}"})
         for ex in self.exchanges:
+            if ex.note:
+                out.append({"role": "system", "content": ex.note})
             out.append({"role": "user", "content": ex.user})
             out.append({"role": "assistant", "content": ex.assistant})
+        if note:
+            out.append({"role": "system", "content": note})
         out.append({"role": "user", "content": user})
         return out
 
-    def add(self, user: str, assistant: str, now: float) -> None:
-        """Remember a finished turn (``assistant`` = what was actually spoken)."""
+    def add(self, user: str, assistant: str, now: float, note: str = "") -> None:
+        """Remember a finished turn (``assistant`` = what was actually spoken; ``note`` = the one
+        its question was asked with)."""
         self.last_t = now
         if not assistant.strip():
             assistant = "(no answer)"
-        self.exchanges.append(Exchange(user.strip(), assistant.strip()))
+        self.exchanges.append(Exchange(user.strip(), assistant.strip(), note))
         self._fit()
 
+    def _over(self, turns: int, tokens: int) -> bool:
+        return len(self.exchanges) > turns or sum(self._tokens(e) for e in self.exchanges) > tokens
+
     def _fit(self) -> None:
-        while self.exchanges and (
-            len(self.exchanges) > self.max_turns
-            or sum(self._tokens(e) for e in self.exchanges) > self.max_tokens
-        ):
-            dropped = self.exchanges.pop(0)
-            if self.strategy == "summarize":
-                self.pending.append(dropped)
+        if not self._over(self.max_turns, self.max_tokens):
+            return
+        # Full: drop the oldest pairs down to half of each limit (keeping the newest pair),
+        # then anything still over the limits (a single pair larger than the budget).
+        while len(self.exchanges) > 1 and self._over(self.max_turns // 2, self.max_tokens // 2):
+            self._drop_oldest()
+        while self.exchanges and self._over(self.max_turns, self.max_tokens):
+            self._drop_oldest()
+
+    def _drop_oldest(self) -> None:
+        dropped = self.exchanges.pop(0)
+        if self.strategy == "summarize":
+            self.pending.append(dropped)
 
     def summarize_pending(self, summarize: Callable[[str], str]) -> None:
         """Condense dropped turns (and the old summary) into a new summary (blocking: an LLM call)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import errors
 from ..tools import ToolCall, ToolCallsRequested
+from .messages import split_system
 
 Message = dict[str, str]
 
@@ -26,13 +27,6 @@ def _map(name: str, exc: BaseException, started: bool) -> errors.ProviderError:
     if isinstance(exc, anthropic.APIError):  # an error event inside the stream (overloaded_error, ...)
         return errors.ServerError(name, f"error in stream ({type(exc).__name__})")
     return errors.from_transport(name, exc, started)
-
-
-def split_system(messages: list[Message]) -> tuple[str, list[Message]]:
-    """Anthropic takes the system prompt apart from the conversation."""
-    system = "\n".join(m["content"] for m in messages if m["role"] == "system")
-    rest = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"]
-    return system, rest
 
 
 def to_anthropic_tools(schemas: list[dict[str, Any]]) -> list[dict[str, Any]]:

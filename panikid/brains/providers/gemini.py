@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import errors
 from ..tools import ToolCall, ToolCallsRequested
+from .messages import split_system
 
 Message = dict[str, str]
 
@@ -32,11 +33,9 @@ def _map(name: str, exc: BaseException, started: bool) -> errors.ProviderError:
 
 def to_contents(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
     """Gemini's roles are ``user`` and ``model``; the system prompt is separate."""
-    system = "\n".join(m["content"] for m in messages if m["role"] == "system")
-    contents = [
-        {"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]}
-        for m in messages if m["role"] != "system"
-    ]
+    system, rest = split_system(messages)
+    contents = [{"role": "model" if m["role"] == "assistant" else "user", "parts": [{"text": m["content"]}]}
+                for m in rest]
     return system, contents
 
 
