@@ -49,12 +49,11 @@ class Components:
         """
         import threading
 
-        from .llm import time_note
+        from .llm import system_prompt as dated
 
         started = time.perf_counter()
         self.stt.transcribe(bytes(16000 * 2))
-        messages = [{"role": "system", "content": system_prompt}, {"role": "system", "content": time_note()},
-                    {"role": "user", "content": "Hi."}]
+        messages = [{"role": "system", "content": dated(system_prompt)}, {"role": "user", "content": "Hi."}]
         for _ in self.llm.stream(messages, threading.Event()):
             break
         self.tts.synthesize_all("Ready.")

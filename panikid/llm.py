@@ -110,18 +110,21 @@ def leading_prompt(prompt: str, persona: str = "") -> str:
     return prompt + (f"\n{persona}" if persona else "")
 
 
-def time_note(now: dt.datetime | None = None) -> str:
-    """What a model cannot know by itself: the date and time.
+def part_of_day(hour: int) -> str:
+    return "night" if hour < 5 else "morning" if hour < 12 else "afternoon" if hour < 18 else "evening"
 
-    It goes in a system note just before the question (and stays with that
-    question in the history), not in the leading system prompt: the prompt
-    and the remembered turns then read the same from one turn to the next, so
-    the local model reuses its prompt cache for them. A clock in the first
-    message would change it every minute and make it read the whole
-    conversation again.
+
+def system_prompt(base: str, now: dt.datetime | None = None) -> str:
+    """The configured prompt plus what a model cannot know by itself: the date and part of day.
+
+    Not the minute: the system prompt is the start of every prompt, and while
+    it stays the same the local model reuses what it computed for it and the
+    remembered turns (its prompt cache). A clock in it would change it every
+    minute and make the model read the whole conversation again each turn.
+    The exact time is the instant "what time is it" intent's (and tool's) job.
     """
     now = now or dt.datetime.now().astimezone()
-    return f"It is now {now:%A %d %B %Y}, {now:%H:%M}."
+    return f"{base}\nIt is now {now:%A %d %B %Y}, in the {part_of_day(now.hour)}."
 
 
 class AssistantProcessor(FrameProcessor):
@@ -160,16 +163,11 @@ class AssistantProcessor(FrameProcessor):
         self._timer_task: asyncio.Task[None] | None = None
         self._spoken: dict[int, tuple[str, list[str], bool]] = {}
 
-    def note(self) -> str:
-        return time_note(self.clock() if self.clock else None)
-
-    def messages_for(self, text: str, note: str | None = None) -> list[Message]:
-        note = self.note() if note is None else note
-        prompt = leading_prompt(self.prompt, self.persona)
+    def messages_for(self, text: str) -> list[Message]:
+        prompt = system_prompt(leading_prompt(self.prompt, self.persona), self.clock() if self.clock else None)
         if self.conversation is not None:
-            return self.conversation.messages(prompt, text, self.monotonic(), note=note)
-        return [{"role": "system", "content": prompt}, {"role": "system", "content": note},
-                {"role": "user", "content": text}]
+            return self.conversation.messages(prompt, text, self.monotonic())
+        return [{"role": "system", "content": prompt}, {"role": "user", "content": text}]
 
     async def setup(self, events: ev.EventBus) -> None:
         await super().setup(events)
@@ -197,8 +195,7 @@ class AssistantProcessor(FrameProcessor):
         ttft_ms: float | None = None
         parts: list[str] = []
         await self.push_frame(LLMResponseStartFrame(turn))
-        note = self.note()
-        messages = self.messages_for(text, note)
+        messages = self.messages_for(text)
         async for piece in self._stream(messages):
             if ttft_ms is None:
                 ttft_ms = (time.perf_counter() - started) * 1000
@@ -226,7 +223,7 @@ class AssistantProcessor(FrameProcessor):
             llm_ms=round(total_ms, 1), pieces=len(parts),
         )
         await self.push_frame(LLMResponseEndFrame(turn, reply))
-        await self._remember(turn, text, reply, note)
+        await self._remember(turn, text, reply)
         return reply
 
     async def _answer_intent(self, turn: int, text: str, intent: intents_mod.Intent) -> str:
@@ -298,11 +295,11 @@ class AssistantProcessor(FrameProcessor):
                 self.deliver(TTSSpeakFrame(turn, text, last=True))
 
     # ------------------------------------------------------------- context
-    async def _remember(self, turn: int, text: str, reply: str, note: str = "") -> None:
+    async def _remember(self, turn: int, text: str, reply: str) -> None:
         conv = self.conversation
         if conv is None:
             return
-        conv.add(text, reply, self.monotonic(), note=note)
+        conv.add(text, reply, self.monotonic())
         splitter = SentenceSplitter()
         self._spoken = {turn: (text, splitter.push(reply) + splitter.flush(), False)}
         if conv.pending:

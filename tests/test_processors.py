@@ -198,10 +198,10 @@ class _Recorder:
         yield "Fine."
 
 
-def test_date_and_time_come_just_before_the_question_and_the_prompt_stays_the_same() -> None:
+def test_the_system_prompt_carries_the_date_and_stays_the_same_all_morning() -> None:
     from panikid.brains.context import Conversation
 
-    clock = [dt.datetime(2026, 3, 5, 14, 7)]
+    clock = [dt.datetime(2026, 3, 5, 9, 7)]
     rec = _Recorder()
     proc = AssistantProcessor(rec, "Be brief.", clock=lambda: clock[0], persona="You are Nabu.",
                               conversation=Conversation(), monotonic=lambda: 0.0)
@@ -211,16 +211,17 @@ def test_date_and_time_come_just_before_the_question_and_the_prompt_stays_the_sa
         return rec.seen[-1]
 
     first = ask(1, "Who wrote Hamlet?")
-    assert first == [{"role": "system", "content": "Be brief.\nYou are Nabu."},
-                     {"role": "system", "content": "It is now Thursday 05 March 2026, 14:07."},
+    assert first == [{"role": "system",
+                      "content": "Be brief.\nYou are Nabu.\nIt is now Thursday 05 March 2026, in the morning."},
                      {"role": "user", "content": "Who wrote Hamlet?"}]
-    clock[0] = dt.datetime(2026, 3, 5, 14, 9)
+    clock[0] = dt.datetime(2026, 3, 5, 11, 52)
     second = ask(2, "When was he born?")
     # Everything the model read last turn is an unchanged prefix of this turn's prompt (its cache stays valid).
     assert second[: len(first)] == first
     assert second[len(first):] == [{"role": "assistant", "content": "Fine."},
-                                   {"role": "system", "content": "It is now Thursday 05 March 2026, 14:09."},
                                    {"role": "user", "content": "When was he born?"}]
+    clock[0] = dt.datetime(2026, 3, 5, 14, 0)
+    assert ask(3, "And Macbeth?")[0]["content"].endswith("in the afternoon.")
 
 
 class _SlowBackend:

@@ -30,8 +30,6 @@ def estimate_tokens(text: str) -> int:
 class Exchange:
     user: str
     assistant: str
-    note: str = ""
-    """A system note sent just before the question (the time it was asked), kept with it."""
 
 
 @dataclass
@@ -48,7 +46,7 @@ class Conversation:
     """Exchanges dropped from the window, waiting to be summarised (summarize strategy)."""
 
     def _tokens(self, ex: Exchange) -> int:
-        return self.count(ex.user) + self.count(ex.assistant) + (self.count(ex.note) if ex.note else 0)
+        return self.count(ex.user) + self.count(ex.assistant)
 
     def expire(self, now: float) -> bool:
         """Forget everything if the conversation sat idle too long; True if it did."""
@@ -63,30 +61,24 @@ class Conversation:
         self.summary = ""
         self.last_t = None
 
-    def messages(self, system: str, user: str, now: float, note: str = "") -> list[Message]:
-        """The messages for the next turn: system prompt, remembered turns, the new question
-        (each question preceded by its ``note`` as a system message, when there is one)."""
+    def messages(self, system: str, user: str, now: float) -> list[Message]:
+        """The messages for the next turn: system prompt, remembered turns, the new question."""
         self.expire(now)
         out: list[Message] = [{"role": "system", "content": system}]
         if self.summary:
             out.append({"role": "system", "content": f"Earlier in this conversation: {self.summary}"})
         for ex in self.exchanges:
-            if ex.note:
-                out.append({"role": "system", "content": ex.note})
             out.append({"role": "user", "content": ex.user})
             out.append({"role": "assistant", "content": ex.assistant})
-        if note:
-            out.append({"role": "system", "content": note})
         out.append({"role": "user", "content": user})
         return out
 
-    def add(self, user: str, assistant: str, now: float, note: str = "") -> None:
-        """Remember a finished turn (``assistant`` = what was actually spoken; ``note`` = the one
-        its question was asked with)."""
+    def add(self, user: str, assistant: str, now: float) -> None:
+        """Remember a finished turn (``assistant`` = what was actually spoken)."""
         self.last_t = now
         if not assistant.strip():
             assistant = "(no answer)"
-        self.exchanges.append(Exchange(user.strip(), assistant.strip(), note))
+        self.exchanges.append(Exchange(user.strip(), assistant.strip()))
         self._fit()
 
     def _over(self, turns: int, tokens: int) -> bool:

@@ -1,10 +1,9 @@
 """Chat messages for the vendors whose APIs take the system prompt apart (Anthropic, Gemini).
 
 The first message, when it is a system message, is the system prompt. A
-system message later in the conversation (the summary of earlier turns, the
-note with the time a question was asked) is put in front of the next user
-message, so it stays with that question instead of piling up in the system
-prompt.
+system message later in the conversation (the summary of earlier turns) is put
+in front of the next user message, so it keeps its place in the conversation
+instead of being merged into the system prompt.
 """
 
 from __future__ import annotations
