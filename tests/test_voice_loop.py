@@ -184,3 +184,23 @@ def test_follow_up_question_needs_no_wake_word(speech_dir: Path, tmp_path: Path)
     # Without follow-up mode the second question is ignored.
     off = run_cli("run", "--input", str(wav), "--pace", "fast", "--events", "-")
     assert len(off.of_type("transcript")) == 1
+
+
+def test_low_memory_mode_answers_the_same_turn(wake_and_command: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    res = run_cli("run", "--input", str(wake_and_command), "--output", str(out), "--pace", "fast", "--events", "-",
+                  "-v", env={"PANIKID_GENERAL_LOW_MEMORY": "true"})
+    assert_full_turn(res)
+    assert "low-memory mode: buffers of 1 MiB or more go back to the system when freed" in res.stderr
+    assert "what time is it" in res.of_type("transcript")[0]["text"].lower()
+    assert rms(out) > 300, "reply.wav is silent"
+
+
+def test_tune_malloc_takes_effect_in_this_c_library() -> None:
+    import subprocess
+    import sys
+
+    # In a child process: the setting is process-wide and would slow this test process's own models.
+    code = "from panikid.components import tune_malloc; print(tune_malloc(low_memory=True))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == "True", res.stderr  # glibc accepted both settings
