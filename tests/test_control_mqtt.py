@@ -84,6 +84,18 @@ def _start(cfg: config.Config, components: object, wav: Path, out: Path | None =
     return DaemonThread(daemon), surface
 
 
+def _comes_online(cfg: config.Config, components: object, wav: Path, **listener: object) -> None:
+    """Run the daemon until the broker shows it ``online``, then stop it."""
+    run, _ = _start(cfg, components, wav)
+    sub = Listener(cfg.mqtt.port, [f"{BASE}/#"], **listener)
+    try:
+        run.wait_event("ready")
+        sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
+    finally:
+        sub.close()
+        run.stop()
+
+
 @pytest.fixture(scope="module")
 def long_silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fixtures.write_pcm(tmp_path_factory.mktemp("mqtt") / "silence.wav", fixtures.silence(600))
@@ -251,14 +263,7 @@ def test_tls_with_password_and_a_wrong_password(tmp_path: Path, components: obje
         secret.write_text("s3cret\n")
         cfg = _cfg(broker.port, host="localhost", tls=True, ca_file=str(broker.ca), username="pi",
                    password_file=str(secret))
-        run, _ = _start(cfg, components, long_silence)
-        sub = Listener(broker.port, [f"{BASE}/#"], ca=broker.ca, user="pi", password="s3cret")
-        try:
-            run.wait_event("ready")
-            sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
-        finally:
-            sub.close()
-            run.stop()
+        _comes_online(cfg, components, long_silence, ca=broker.ca, user="pi", password="s3cret")
 
         # The environment variable wins over the file; a wrong one is a clear error, not a crash.
         run, _ = _start(cfg, components, long_silence, environ={"PANIKID_MQTT_PASSWORD": "wrong"})
@@ -355,15 +360,7 @@ def test_forget_removes_the_device_from_the_broker(broker: Mosquitto, components
     import subprocess
     import sys
 
-    cfg = _cfg(broker.port)
-    run, _ = _start(cfg, components, long_silence)
-    sub = Listener(broker.port, [f"{BASE}/#"])
-    try:
-        run.wait_event("ready")
-        sub.wait_for(f"{BASE}/availability", lambda p: p == b"online")
-    finally:
-        sub.close()
-        run.stop()
+    _comes_online(_cfg(broker.port), components, long_silence)
     toml = tmp_path / "panikid.toml"
     toml.write_text(f'[general]\ndevice_id = "{DEV}"\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'
                     f"port = {broker.port}\n")
