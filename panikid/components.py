@@ -16,6 +16,7 @@ from . import models
 from .brains.router import Router
 from .config import Config
 from .llm import LlamaCppBackend, LLMBackend, leading_prompt
+from .llm import system_prompt as dated_prompt
 from .segmenter import EndOfTurnSegmenter
 from .stt import WhisperEngine
 from .tts import PiperEngine
@@ -49,11 +50,9 @@ class Components:
         """
         import threading
 
-        from .llm import system_prompt as dated
-
         started = time.perf_counter()
         self.stt.transcribe(bytes(16000 * 2))
-        messages = [{"role": "system", "content": dated(system_prompt)}, {"role": "user", "content": "Hi."}]
+        messages = [{"role": "system", "content": dated_prompt(system_prompt)}, {"role": "user", "content": "Hi."}]
         for _ in self.llm.stream(messages, threading.Event()):
             break
         self.tts.synthesize_all("Ready.")
