@@ -1,9 +1,12 @@
 """Test speech, made on the device with piper (the project's own voice).
 
 piper's output is random unless onnxruntime is seeded before the voice loads,
-and seeding only works once per process, so every phrase is synthesized in a
-fresh process: ``python -m panikid.fixtures "text" out.wav``. Used by the tests
-and by ``panikid bench``; nothing is downloaded.
+and seeding only works once per process, so phrases are synthesized in a fresh
+process: ``python -m panikid.fixtures "text" out.wav`` for one phrase, or
+``python -m panikid.fixtures --batch JOB.json`` for many phrases with one seed
+and speaking rate (the output is then fixed by the seed and the order of the
+phrases; a process per phrase would cost ~1.5 s each). Used by the tests, by
+``panikid bench`` and by ``panikid eval``; nothing is downloaded.
 
 The wake phrase is spelled "okay nah-boo": piper's rendition of that spelling
 triggers microWakeWord's okay_nabu reliably.
@@ -12,11 +15,14 @@ triggers microWakeWord's okay_nabu reliably.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import wave
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +38,33 @@ def synthesize(text: str, out: Path, seed: int = 1234) -> Path:
         check=True, capture_output=True, timeout=120,
     )
     return out
+
+
+def synthesize_many(phrases: Sequence[tuple[str, Path]], seed: int = 1234, length_scale: float = 1.0,
+                    job_dir: Path | None = None) -> list[Path]:
+    """Speak each (text, out) pair into a 16 kHz mono WAV, all in one fresh piper process.
+
+    The audio depends on ``seed``, ``length_scale`` and the order of ``phrases``.
+    """
+    if not phrases:
+        return []
+    outs = [out for _text, out in phrases]
+    job_dir = job_dir or outs[0].parent
+    job_dir.mkdir(parents=True, exist_ok=True)
+    for out in outs:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    job = {"seed": seed, "length_scale": length_scale, "phrases": [[text, str(out)] for text, out in phrases]}
+    key = hashlib.sha256(json.dumps(job).encode()).hexdigest()[:12]
+    job_file = job_dir / f"piper-job-{key}.json"
+    job_file.write_text(json.dumps(job), encoding="utf-8")
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "panikid.fixtures", "--batch", str(job_file)],
+            check=True, capture_output=True, timeout=120 + 10 * len(phrases),
+        )
+    finally:
+        job_file.unlink(missing_ok=True)
+    return outs
 
 
 def cached_speech(text: str, cache_dir: Path, seed: int = 1234) -> Path:
@@ -88,12 +121,7 @@ def utterance(cache_dir: Path, command: str, wake: bool = True, pause: float = 0
     return compose(cache_dir / (name or f"utt-{key}.wav"), parts)
 
 
-def _main(argv: list[str]) -> int:
-    if len(argv) not in (2, 3):
-        print("usage: python -m panikid.fixtures TEXT OUT.WAV [SEED]", file=sys.stderr)
-        return 2
-    text, out = argv[0], Path(argv[1])
-    seed = int(argv[2]) if len(argv) == 3 else 1234
+def _piper(seed: int, length_scale: float = 1.0) -> Any:
     import onnxruntime
 
     onnxruntime.set_seed(seed)  # before the voice loads, or the output is random
@@ -102,12 +130,33 @@ def _main(argv: list[str]) -> int:
     from .config import ModelsConfig
     from .tts import PiperEngine
 
-    engine = PiperEngine(models.resolve("tts", "en_US-joe-medium", ModelsConfig()))
+    return PiperEngine(models.resolve("tts", "en_US-joe-medium", ModelsConfig()), length_scale=length_scale)
+
+
+def _speak(engine: Any, text: str, out: Path) -> None:
     import soxr
 
     audio = np.frombuffer(engine.synthesize_all(text), dtype=np.int16).astype(np.float32)
     resampled = soxr.resample(audio, engine.sample_rate, SAMPLE_RATE)
-    write_pcm(out, np.clip(resampled, -32768, 32767))
+    tmp = out.with_suffix(".part.wav")
+    write_pcm(tmp, np.clip(resampled, -32768, 32767))
+    os.replace(tmp, out)  # a killed run never leaves a truncated file under the final name
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--batch":
+        job = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+        engine = _piper(int(job["seed"]), float(job.get("length_scale", 1.0)))
+        for text, out in job["phrases"]:
+            _speak(engine, text, Path(out))
+        return 0
+    if len(argv) not in (2, 3):
+        print("usage: python -m panikid.fixtures TEXT OUT.WAV [SEED]\n"
+              "       python -m panikid.fixtures --batch JOB.json", file=sys.stderr)
+        return 2
+    text, out = argv[0], Path(argv[1])
+    seed = int(argv[2]) if len(argv) == 3 else 1234
+    _speak(_piper(seed), text, out)
     return 0
 
 
