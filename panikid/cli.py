@@ -1,4 +1,4 @@
-"""The command line: panikid run | transcribe | say | ask | check | devices | models | bench.
+"""The command line: panikid run | transcribe | say | ask | check | devices | models | bench | eval.
 
 Exit status: 0 success, 1 a problem (bad input file, missing device, failed
 check), 2 invalid configuration (the message names the key and what is allowed).
@@ -178,6 +178,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(cfg, as_json=args.json, turns=args.turns, idle_seconds=args.idle_seconds)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation.main import run_eval
+
+    cfg = _load_config(args)  # an invalid file fails here, before the corpus is made
+    return run_eval(args.slice, args.pace, args.config, cfg.source, args.out, args.json)
+
+
 # ----------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,6 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.add_argument("--turns", type=int, default=5, help="voice turns to measure (default 5)")
     b.add_argument("--idle-seconds", type=float, default=10.0, help="seconds of wake-word listening for idle CPU")
+
+    e = add("eval", cmd_eval, "measure wake rate, turn success, WER and false wakes on a generated corpus")
+    e.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+    e.add_argument("--slice", choices=["ci", "full"], default="full",
+                   help="ci: a few minutes; full (default): a rate for every pause and noise condition")
+    e.add_argument("--pace", choices=["fast", "realtime"], default="fast",
+                   help="fast (default) reads the audio as fast as the daemon takes it; realtime gives "
+                        "meaningful latency figures")
+    e.add_argument("--out", metavar="DIR", help="write per-item results, the report and the daemon's events here")
     return p
 
 
