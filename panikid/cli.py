@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ci: a few minutes; full (default): a rate for every pause and noise condition")
     e.add_argument("--pace", choices=["fast", "realtime"], default="fast",
                    help="fast (default) reads the audio as fast as the daemon takes it; realtime gives "
-                        "meaningful latency figures")
+                        "meaningful latency figures and takes as long as the audio (ci: about 6 minutes)")
     e.add_argument("--out", metavar="DIR", help="write per-item results, the report and the daemon's events here")
     return p
 

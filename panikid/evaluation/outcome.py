@@ -21,13 +21,18 @@ def _first(events: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
     return next((e for e in events if e.get("type") == kind), None)
 
 
-def _latency(turn_event: dict[str, Any] | None) -> tuple[float | None, str | None]:
-    """The latency people feel when the daemon reports it, else the one from the endpoint decision."""
-    if turn_event is None:
-        return None, None
-    for key in ("speech_end_to_first_audio_ms", "eos_to_first_audio_ms"):
-        if turn_event.get(key) is not None:
-            return float(turn_event[key]), key
+def _latency(events: list[dict[str, Any]]) -> tuple[float | None, str | None]:
+    """The latency people feel when the daemon reports it, else the one from the endpoint decision.
+
+    The last ``turn`` event with a figure counts: a cue played before the reply
+    (a wake chime) may close a ``turn`` record of its own first.
+    """
+    for e in reversed(events):
+        if e.get("type") != "turn":
+            continue
+        for key in ("speech_end_to_first_audio_ms", "eos_to_first_audio_ms"):
+            if e.get(key) is not None:
+                return float(e[key]), key
     return None, None
 
 
@@ -39,7 +44,7 @@ def positive(meta: dict[str, Any], got: Attributed) -> dict[str, Any]:
         abandoned = [e for e in events if e.get("type") in ABANDON_TYPES]
         started, stopped = _first(events, "speech_started"), _first(events, "speech_stopped")
         replied = _first(events, "reply") is not None
-        turn_latency, latency_key = _latency(_first(events, "turn"))
+        turn_latency, latency_key = _latency(events)
         turns.append({
             "turn": turn_id,
             "transcript": transcript.get("text", "") if transcript else None,
@@ -72,11 +77,12 @@ def positive(meta: dict[str, Any], got: Attributed) -> dict[str, Any]:
         intent_ok = best["intent"] == meta["intent"]
         latency = best["latency_ms"]
         out["latency_key"] = best["latency_key"]
-        out["ended_in_pause"] = (best["speech_stopped_t"] is not None and meta.get("command_start") is not None
-                                 and best["speech_stopped_t"] < meta["command_start"])
+        # Known only when the daemon reports where the speech stopped (``stream_t``).
+        if best["speech_stopped_t"] is not None and meta.get("command_start") is not None:
+            out["ended_in_pause"] = best["speech_stopped_t"] < meta["command_start"]
     out.update({
         "wer": round(wer_value, 4),
-        "wake_remnant": " ".join(remnant) or None,
+        "wake_remnant": (" ".join(remnant) or None) if wer_value <= SUCCESS_WER else None,
         "intent_ok": intent_ok,
         "success": len(heard) == 1 and wer_value <= SUCCESS_WER and intent_ok,
         "abandoned": [t["abandoned"] for t in turns if t["abandoned"]],

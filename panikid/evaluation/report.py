@@ -25,8 +25,10 @@ def summarise(items: list[Item]) -> dict[str, Any]:
         "mean_wer": round(statistics.fmean(i["wer"] for i in items), 3) if n else None,
         "abandoned_items": sum(1 for i in items if i["abandoned"]),
         "no_transcript": sum(1 for i in items if i["transcripts"] == 0),
-        "ended_in_pause": sum(1 for i in items if i.get("ended_in_pause")),
+        "ended_in_pause": sum(1 for i in items if i.get("ended_in_pause"))
+        if any(i.get("ended_in_pause") is not None for i in items) else None,
         "wake_remnant": sum(1 for i in items if i.get("wake_remnant")),
+        "unhandled": sum(1 for i in items if i.get("unhandled")),
         "latency_ms": {"n": len(lat), "median": round(statistics.median(lat), 1) if lat else None,
                        "p90": round(lat[min(len(lat) - 1, int(0.9 * len(lat)))], 1) if lat else None},
     }
@@ -97,7 +99,7 @@ def _table(title: str, rows: dict[str, dict[str, Any]], latency: bool) -> list[s
     lines = [head, "-" * len(head)]
     for name, s in rows.items():
         line = (f"{name:<22} {s['items']:>5} {_fmt(s['wake_pct'], '%'):>7} {_fmt(s['turn_success_pct'], '%'):>8} "
-                f"{_fmt(s['mean_wer']):>6} {s['abandoned_items']:>7} {s['ended_in_pause']:>4}")
+                f"{_fmt(s['mean_wer']):>6} {s['abandoned_items']:>7} {_fmt(s['ended_in_pause']):>4}")
         if latency:
             line += f" {_fmt(s['latency_ms']['median']):>8} {_fmt(s['latency_ms']['p90']):>7}"
         lines.append(line)
@@ -139,5 +141,6 @@ def format_text(report: dict[str, Any]) -> str:
     if report.get("notes"):
         out += ["", *[f"note: {n}" for n in report["notes"]]]
     out += ["", "wake: exactly one wake word in the item. success: one transcript, WER <= 0.2, the right intent.",
-            "cut: the turn ended before the command began (inside the pause)."]
+            "cut: the turn ended before the command began (inside the pause); '-' when the daemon does not say "
+            "where in the audio the speech stopped."]
     return "\n".join(out) + "\n"
