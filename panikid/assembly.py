@@ -1,6 +1,6 @@
 """Pipeline assembly: which transports and processors a configuration and the CLI options ask for.
 
-    pipeline = Pipeline([input, wake, turn, stt, assistant, sentences, tts, output])
+    pipeline = Pipeline([input, wake, turn, stt, assistant, cues, sentences, tts, output])
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import IO
 from .brains.assistant import build_assistant
 from .components import Components
 from .config import Config
+from .feedback import CuePlayer
 from .pipeline import Pipeline
 from .processor import FrameProcessor
 from .stt import STTProcessor
@@ -30,12 +31,15 @@ class RunOptions:
 
 def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
                    transport_out: FrameProcessor) -> Pipeline:
+    wake_cue = comps.cues.get("wake")
     return Pipeline([
         transport_in,
         WakeWordProcessor(comps.wake, cfg.wake.threshold, cfg.wake.cooldown_seconds),
-        TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds),
+        TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds,
+                     cue_seconds=wake_cue.seconds if wake_cue else 0.0),
         STTProcessor(comps.stt),
         build_assistant(cfg, comps),
+        CuePlayer(wake_cue, comps.cues.get("end"), comps.cues.get("error"), cfg.cues.not_understood),
         SentenceAggregator(),
         TTSProcessor(comps.tts),
         transport_out,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import models
+from .audio.cues import Cue, CueError, load_cue
 from .brains.router import Router
 from .config import Config
 from .llm import LlamaCppBackend, LLMBackend, leading_prompt
@@ -40,6 +41,8 @@ class Components:
     load_seconds: dict[str, float]
     router: Router | None = None
     """Local model plus the configured cloud provider, per router.policy."""
+    cues: dict[str, Cue | None] = field(default_factory=dict)
+    """The configured cues (wake, end, error) at the voice's rate; None where turned off."""
 
     def warm_up(self, system_prompt: str) -> None:
         """Run each model once so the first turn is as fast as the others (blocking).
@@ -115,6 +118,16 @@ def load_router(cfg: Config, local: LLMBackend | None) -> Router:
         raise ComponentError(str(exc)) from exc
 
 
+def load_cues(cfg: Config, sample_rate: int) -> dict[str, Cue | None]:
+    cues: dict[str, Cue | None] = {}
+    for key in ("wake", "end", "error"):
+        try:
+            cues[key] = load_cue(getattr(cfg.cues, key), sample_rate, cfg.cues.level)
+        except CueError as exc:
+            raise ComponentError(f"cues.{key}: {exc}") from exc
+    return cues
+
+
 def load_tts(cfg: Config) -> PiperEngine:
     path = models.resolve("tts", cfg.tts.voice, cfg.models)
     try:
@@ -180,7 +193,7 @@ def load_all(cfg: Config) -> Components:
         tts = _timed(times, "tts", load_tts, cfg)
     except models.ModelError as exc:
         raise ComponentError(str(exc)) from exc
-    comps = Components(wake, vad, stt, llm, tts, times, load_router(cfg, llm))
+    comps = Components(wake, vad, stt, llm, tts, times, load_router(cfg, llm), load_cues(cfg, tts.sample_rate))
     comps.warm_up(leading_prompt(cfg.llm.system_prompt, cfg.context.persona))
     release_free_memory()
     log.info("models loaded in %s", times)

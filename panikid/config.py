@@ -108,6 +108,15 @@ class TtsConfig:
 
 
 @dataclass(frozen=True)
+class CuesConfig:
+    wake: str = _opt("chime", "Sound when the assistant starts listening (wake word, listen command, follow-up): 'chime', 'done', 'error', a WAV file, or 'none'.")
+    end: str = _opt("none", "Sound when it stops listening (the end of your turn): 'chime', 'done', 'error', a WAV file, or 'none'.")
+    error: str = _opt("error", "Sound when a turn fails (nothing understood and no spoken reply configured, or an error): 'chime', 'done', 'error', a WAV file, or 'none'.")
+    level: float = _opt(0.3, "Loudness of the built-in cues (0 to 1 of full scale; the playback volume applies too).", min=0.0, max=1.0)
+    not_understood: str = _opt("Sorry, I didn't catch that.", "Spoken when speech was heard but nothing intelligible came of it; empty = say nothing (the error cue plays).")
+
+
+@dataclass(frozen=True)
 class RouterConfig:
     policy: str = _opt("local-first", "Which brain answers: local-first, cloud-first, local-only or cloud-only.",
                        choices=["local-first", "cloud-first", "local-only", "cloud-only"])
@@ -204,6 +213,7 @@ class Config:
     stt: SttConfig = field(default_factory=SttConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
+    cues: CuesConfig = field(default_factory=CuesConfig)
     router: RouterConfig = field(default_factory=RouterConfig)
     cloud: CloudConfig = field(default_factory=CloudConfig)
     context: ContextConfig = field(default_factory=ContextConfig)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections import deque
 from typing import IO, Protocol, TypeVar
 
 from . import events as ev
@@ -80,17 +81,19 @@ class Daemon:
         self._stop = asyncio.Event()
         self._hold = asyncio.Event()
         self._hold.set()
-        self._asked: set[int] = set()  # turns that answered a question (for follow-up mode)
+        # Turns that answered a question (for follow-up mode); a few at most are open at once.
+        self._asked: deque[int] = deque(maxlen=16)
         self.bus.listen(self._on_event)
 
     # ---------------------------------------------------------------- state
     def _on_event(self, e: Event) -> None:
         if e.type == ev.STATE:
             return
+        turn = e.data.get("turn", 0)
         if e.type == ev.TRANSCRIPT and e.data.get("text"):
-            self._asked.add(e.data.get("turn", 0))
-        elif e.type == ev.AUDIO_STOPPED:
-            self._maybe_follow_up(e)
+            self._asked.append(turn)
+        elif e.type == ev.TURN_ABANDONED and turn in self._asked:
+            self._asked.remove(turn)
         new = self.state.on_event(e.type, e.data, e.t)
         if new is not None:
             self.bus.publish(ev.STATE, state=new.value)
@@ -99,18 +102,22 @@ class Daemon:
                 # A turn's buffers go back to the system, off the event loop.
                 with contextlib.suppress(RuntimeError):  # no loop (a unit test driving the bus): skip
                     asyncio.get_running_loop().run_in_executor(None, release_free_memory)
+        # After the state machine saw the reply end, so the follow-up's "listening" is the last word.
+        if e.type == ev.AUDIO_STOPPED:
+            self._maybe_follow_up(e)
 
     def _maybe_follow_up(self, e: Event) -> None:
         """Follow-up mode: after answering a question, listen again without the wake word."""
         turn = e.data.get("turn", 0)
         asked = turn in self._asked
-        self._asked.discard(turn)
+        if asked:
+            self._asked.remove(turn)
         seconds = self.cfg.context.follow_up_seconds
         if (seconds <= 0 or not asked or e.data.get("interrupted") or self.state.muted
                 or self.pipeline is None or self.pipeline.ended.is_set()):
             return
         self.bus.publish("listen", follow_up=True, seconds=seconds)
-        self.pipeline.queue_frame(ListenFrame(no_speech_seconds=seconds))
+        self.pipeline.queue_frame(ListenFrame(no_speech_seconds=seconds, reason="follow_up"))
 
     def _update_hold(self) -> None:
         # A fast-paced input file waits while a turn is processed or answered.

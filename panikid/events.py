@@ -33,6 +33,8 @@ ERROR = "error"
 INTERRUPTED = "interrupted"
 NO_SPEECH = "no_speech"
 TURN_ABANDONED = "turn_abandoned"
+UNHANDLED = "unhandled"
+CUE = "cue"
 
 
 @dataclass(frozen=True)

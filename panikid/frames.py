@@ -111,6 +111,17 @@ class ListenFrame(DataFrame):
 
     no_speech_seconds: float = 0.0
     """Give up when nothing is said this long; 0 = the configured vad.no_speech_seconds."""
+    reason: str = "listen"
+    """listen (a command) or follow_up (after a reply, in follow-up mode)."""
+
+
+@dataclass(frozen=True)
+class ListeningFrame(DataFrame):
+    """A turn has started: the turn detector waits for the command (the wake cue plays now)."""
+
+    turn: int
+    reason: str = "wake"
+    """wake, listen (a command) or follow_up."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +143,8 @@ class UtteranceFrame(DataFrame):
     turn: int
     pcm: bytes
     sample_rate: int = SAMPLE_RATE
+    speech_seconds: float | None = None
+    """How much of it VAD called speech (None: not known)."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +190,15 @@ class OutputAudioFrame(DataFrame):
     sample_rate: int
     text: str = ""
     """The sentence this audio speaks (lets the output tell what was heard before an interruption)."""
+
+
+@dataclass(frozen=True)
+class CueFrame(DataFrame):
+    """A short sound (the wake chime, an end or error cue): played, but no reply of any turn."""
+
+    name: str
+    pcm: bytes
+    sample_rate: int
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import events as ev
 from .frames import DataFrame, TranscriptionFrame, TurnAbandonedFrame, UtteranceFrame
+from .hearing import Heard, compression_ratio, judge
 from .processor import FrameProcessor
 
 log = logging.getLogger(__name__)
@@ -77,12 +78,16 @@ class WhisperEngine:
         decoding (beam 1) is fastest but now and then ends a multi-sentence
         recording after its first sentence; a beam of 5 does not.
         """
+        return self.hear(pcm, beam_size).text
+
+    def hear(self, pcm: bytes, beam_size: int | None = None) -> Heard:
+        """The transcript with the decoder's confidence (for ``panikid.hearing.judge``)."""
         beam = beam_size or self.beam_size
         audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
         if self.audio_context == "adaptive":
-            text = self._transcribe_short(audio, beam)
-            if text is not None:
-                return clean_transcript(text)
+            heard = self._transcribe_short(audio, beam)
+            if heard is not None:
+                return heard
             self.fallbacks += 1
         segments, _info = self.model.transcribe(
             audio,
@@ -92,8 +97,16 @@ class WhisperEngine:
             without_timestamps=True,
             vad_filter=False,
         )
-        text = " ".join(s.text.strip() for s in segments)  # decoding happens here
-        return clean_transcript(text)
+        parts = list(segments)  # decoding happens here
+        text = clean_transcript(" ".join(s.text.strip() for s in parts))
+        if not parts:
+            return Heard(text, no_speech_prob=1.0, avg_logprob=0.0, compression_ratio=0.0)
+        return Heard(
+            text,
+            no_speech_prob=max(s.no_speech_prob for s in parts),
+            avg_logprob=sum(s.avg_logprob for s in parts) / len(parts),
+            compression_ratio=max(s.compression_ratio for s in parts),
+        )
 
     def transcribe_recording(self, pcm: bytes, beam_size: int = 5) -> str:
         """A whole recording, for accuracy rather than latency.
@@ -107,7 +120,7 @@ class WhisperEngine:
         pad = bytes(2 * int(RECORDING_EDGE_SECONDS * 16000))
         return self.transcribe(pad + pcm + pad, beam_size=beam_size)
 
-    def _transcribe_short(self, audio: np.ndarray, beam: int) -> str | None:
+    def _transcribe_short(self, audio: np.ndarray, beam: int) -> Heard | None:
         """One encoder pass over the utterance plus padding; None when it did not end cleanly."""
         from faster_whisper.transcribe import get_ctranslate2_storage
 
@@ -127,12 +140,19 @@ class WhisperEngine:
             max_length=len(self._prompt) + max_new,
             suppress_blank=True,
             suppress_tokens=self._suppress,
-        )
-        tokens = [t for t in result[0].sequences_ids[0] if t < self._tokenizer.eot]
+            return_scores=True,
+            return_no_speech_prob=True,
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
         if len(tokens) >= max_new:
             log.info("short-context decode hit its limit, retrying over 30 s")
             return None
-        return self._tokenizer.decode(tokens)
+        raw = self._tokenizer.decode(tokens).strip()
+        # The score is the length-normalised log-probability (length penalty 1); as
+        # faster-whisper does, count the end-of-text token in the average.
+        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1) if tokens else 0.0
+        return Heard(clean_transcript(raw), float(result.no_speech_prob), float(avg_logprob),
+                     compression_ratio(raw))
 
 
 def clean_transcript(text: str) -> str:
@@ -141,6 +161,8 @@ def clean_transcript(text: str) -> str:
 
 
 class STTProcessor(FrameProcessor):
+    """Transcribes each utterance; what is not worth answering ends the turn (``turn_abandoned``)."""
+
     def __init__(self, engine: WhisperEngine) -> None:
         super().__init__("stt")
         self.engine = engine
@@ -150,15 +172,22 @@ class STTProcessor(FrameProcessor):
             await self.push_frame(frame)
             return
         started = time.perf_counter()
-        text = await self.run_blocking(self.engine.transcribe, frame.pcm)
+        heard = await self.run_blocking(self.engine.hear, frame.pcm)
         stt_ms = (time.perf_counter() - started) * 1000
+        heard = Heard(heard.text, heard.no_speech_prob, heard.avg_logprob, heard.compression_ratio,
+                      frame.speech_seconds)
         audio_s = len(frame.pcm) / 2 / frame.sample_rate
+        refused = judge(heard)
+        if refused is not None:
+            log.info("turn %d: not a request (%s): %r", frame.turn, refused, heard.text)
+            self.events.publish(
+                ev.TURN_ABANDONED, turn=frame.turn, reason="not_understood", detail=refused,
+                heard=heard.text, stt_ms=round(stt_ms, 1), audio_seconds=round(audio_s, 2),
+            )
+            await self.push_frame(TurnAbandonedFrame(frame.turn, "not_understood"))
+            return
         self.events.publish(
-            ev.TRANSCRIPT, turn=frame.turn, text=text, stt_ms=round(stt_ms, 1),
+            ev.TRANSCRIPT, turn=frame.turn, text=heard.text, stt_ms=round(stt_ms, 1),
             audio_seconds=round(audio_s, 2),
         )
-        if not any(ch.isalnum() for ch in text):
-            self.events.publish(ev.TURN_ABANDONED, turn=frame.turn, reason="nothing intelligible was said")
-            await self.push_frame(TurnAbandonedFrame(frame.turn, "nothing intelligible was said"))
-            return
-        await self.push_frame(TranscriptionFrame(frame.turn, text))
+        await self.push_frame(TranscriptionFrame(frame.turn, heard.text))

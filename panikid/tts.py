@@ -96,8 +96,9 @@ class SentenceAggregator(FrameProcessor):
                 if self._sent:
                     await self.push_frame(TTSSpeakFrame(frame.turn, "", last=True))
                 else:
-                    self.events.publish(ev.TURN_ABANDONED, turn=frame.turn, reason="the reply was empty")
-                    await self.push_frame(TurnAbandonedFrame(frame.turn, "the reply was empty"))
+                    self.events.publish(ev.TURN_ABANDONED, turn=frame.turn, reason="empty_reply",
+                                        detail="the reply was empty")
+                    await self.push_frame(TurnAbandonedFrame(frame.turn, "empty_reply"))
             return
         await self.push_frame(frame)
 

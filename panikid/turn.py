@@ -1,15 +1,24 @@
 """Turn detector: after the wake word, VAD + the end-of-turn segmenter cut the user's utterance.
 
-It keeps a short ring buffer of recent audio, so a turn can start slightly
-before the wake word was reported (``pre_roll_seconds``) and a command spoken
-straight after the wake word is kept whole. VAD only runs during a turn, so the
-idle cost is the wake word alone.
+A turn starts at the wake word (or a ``listen`` command) and first waits for
+the command to begin, up to ``vad.no_speech_seconds``: the wake word's own
+audio, the silence after it and the wake chime never end the turn, and never
+reach speech-to-text. The detector keeps a short ring buffer of recent audio,
+so a turn can start slightly before the wake word was reported
+(``pre_roll_seconds``) and a command spoken straight after the wake word is
+kept whole. VAD only runs during a turn, so the idle cost is the wake word
+alone.
+
+The decisions, one per VAD frame, pass three pure stages:
+``WakeTailTrimmer`` (where the wake word ends), ``CueMask`` (the chime heard
+by the microphone) and ``EndOfTurnSegmenter`` (speech started / ended).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections import deque
 
 from . import events as ev
 from .frames import (
@@ -18,6 +27,7 @@ from .frames import (
     EndFrame,
     InputAudioFrame,
     ListenFrame,
+    ListeningFrame,
     MuteFrame,
     SystemFrame,
     TurnAbandonedFrame,
@@ -27,18 +37,26 @@ from .frames import (
     WakeWordFrame,
 )
 from .processor import FrameProcessor
-from .segmenter import EndOfTurnSegmenter, Segment, WakeTailTrimmer
+from .segmenter import CueMask, EndOfTurnSegmenter, Segment, WakeTailTrimmer
 from .vad import VadChunker, VadEngine
 
 log = logging.getLogger(__name__)
 
 RING_SECONDS = 3.0
 WAKE_GAP_SECONDS = 0.09
-"""A pause this long after speech at the start of a turn ends the wake word."""
-WAKE_TAIL_WINDOW = 0.6
-"""How long after the wake word's detection a pause may still end it."""
+"""A pause this long separates the wake word from what follows."""
+WAKE_END_MARGIN = 0.15
+"""The wake word has ended by its detection plus this (an engine may fire just before its last sound)."""
+SAME_BREATH_SECONDS = 1.2
+"""Speech running this long from the turn's start with no pause is the command in the same breath."""
 TAIL_SECONDS = 0.2
 """Audio kept after the last speech frame (word endings VAD calls silence)."""
+LEAD_SECONDS = 0.25
+"""Audio kept before the first speech frame (soft onsets VAD calls silence); earlier silence is cut."""
+CUE_ECHO_SECONDS = 0.3
+"""After a cue starts, how long its sound may still reach the microphone (output latency and the room)."""
+OFFSET_FRAMES = 64
+"""Input frames over which the stream-time-to-clock offset is estimated (their least delayed one)."""
 
 _turn_ids = itertools.count(1)
 
@@ -53,23 +71,34 @@ class TurnDetector(FrameProcessor):
         vad: VadEngine,
         segmenter: EndOfTurnSegmenter,
         pre_roll_seconds: float = 0.0,
+        cue_seconds: float = 0.0,
     ) -> None:
         super().__init__("turn")
         self.vad = vad
         self.segmenter = segmenter
         self.pre_roll = pre_roll_seconds
+        self.cue_seconds = cue_seconds
+        """Length of the cue played when a turn starts (0: none), hidden from the segmenter."""
         self.muted = False
         self._chunker = VadChunker(vad.frame_samples)
         self._ring = bytearray()
         self._ring_start = 0  # stream sample index of _ring[0]
+        self._offsets: deque[float] = deque(maxlen=OFFSET_FRAMES)
         self._turn = 0
         self._utt = bytearray()
+        self._utt_start = 0  # stream sample index of _utt[0] (the segmenter's time 0 once released)
         self._trimmer: WakeTailTrimmer | None = None
         self._held: list[bool] = []
+        self._mask: CueMask | None = None
+        self._cue_window: tuple[int, int] | None = None  # stream samples where the cue may be heard
 
     @property
     def active(self) -> bool:
         return self._turn != 0
+
+    @property
+    def _frame_s(self) -> float:
+        return self.vad.frame_samples / SAMPLE_RATE
 
     def on_system_frame(self, frame: SystemFrame) -> None:
         if isinstance(frame, MuteFrame):
@@ -77,6 +106,7 @@ class TurnDetector(FrameProcessor):
             if frame.muted and self.active:
                 turn = self._turn
                 self._end_turn()
+                self.events.publish(ev.TURN_ABANDONED, turn=turn, reason="muted")
                 self.deliver(TurnAbandonedFrame(turn, "muted"))
 
     # ------------------------------------------------------------ frames
@@ -87,9 +117,9 @@ class TurnDetector(FrameProcessor):
                 await self._feed(frame.pcm)
         elif isinstance(frame, WakeWordFrame):
             if not self.muted:
-                await self._start_turn(start_t=frame.t - self.pre_roll)
+                await self._start_turn(frame.t - self.pre_roll, detected_t=frame.t)
         elif isinstance(frame, ListenFrame):
-            await self._start_turn(start_t=None, no_speech_seconds=frame.no_speech_seconds)
+            await self._start_turn(None, no_speech_seconds=frame.no_speech_seconds, reason=frame.reason)
         elif isinstance(frame, EndFrame):
             await self._finish_at_end_of_input()
             await self.push_frame(frame)
@@ -106,8 +136,18 @@ class TurnDetector(FrameProcessor):
             excess -= excess % 2
             del self._ring[:excess]
             self._ring_start += excess // 2
+        self._offsets.append(self.events.now() - (frame.t + frame.duration))
 
-    async def _start_turn(self, start_t: float | None, no_speech_seconds: float = 0.0) -> None:
+    def _clock_t(self, stream_t: float) -> float | None:
+        """Where stream time ``stream_t`` falls on the event clock (live or real-time input only)."""
+        if not self._offsets:
+            return None
+        return stream_t + min(self._offsets)
+
+    async def _start_turn(
+        self, start_t: float | None, *, detected_t: float | None = None,
+        no_speech_seconds: float = 0.0, reason: str = "wake",
+    ) -> None:
         if self.active:
             log.info("turn %d restarted by a new wake word", self._turn)
             self._end_turn()
@@ -115,24 +155,38 @@ class TurnDetector(FrameProcessor):
         self.segmenter.reset(no_speech_seconds or None)
         self._chunker.reset()
         self.vad.reset()
-        self._utt = bytearray()
-        self._trimmer = None
         self._held = []
         ring_end = self._ring_start + len(self._ring) // 2
-        if start_t is None:
-            start = ring_end
-        else:
-            start = min(max(round(start_t * SAMPLE_RATE), self._ring_start), ring_end)
+        start = ring_end if start_t is None else min(max(round(start_t * SAMPLE_RATE), self._ring_start), ring_end)
         backlog = bytes(self._ring[(start - self._ring_start) * 2 :])
-        if start_t is not None:
-            frame_s = self.vad.frame_samples / SAMPLE_RATE
+        self._utt = bytearray()
+        self._utt_start = start
+        self._cue_window = None
+        if self.cue_seconds > 0:
+            self._cue_window = (ring_end, ring_end + round((self.cue_seconds + CUE_ECHO_SECONDS) * SAMPLE_RATE))
+        self._trimmer = None
+        self._mask = None
+        if detected_t is not None:
+            wake_end = (detected_t + WAKE_END_MARGIN) * SAMPLE_RATE - start
             self._trimmer = WakeTailTrimmer(
-                min_gap=max(2, round(WAKE_GAP_SECONDS / frame_s)),
-                keep=max(1, round(0.06 / frame_s)),
-                max_frames=round((self.pre_roll + WAKE_TAIL_WINDOW) / frame_s),
+                wake_end=max(0, round(wake_end / self.vad.frame_samples)),
+                min_gap=max(2, round(WAKE_GAP_SECONDS / self._frame_s)),
+                max_frames=round((self.pre_roll + SAME_BREATH_SECONDS) / self._frame_s),
             )
+        else:
+            self._mask = self._new_mask()
+        await self.push_frame(ListeningFrame(self._turn, reason))
         if backlog:
             await self._feed(backlog)
+
+    def _new_mask(self) -> CueMask | None:
+        """The cue's window in the segmenter's frames (its time 0 is ``_utt_start``)."""
+        if self._cue_window is None:
+            return None
+        a, b = (round((t - self._utt_start) / self.vad.frame_samples) for t in self._cue_window)
+        if b <= 0:
+            return None
+        return CueMask(max(0, a), b, min_gap=max(2, round(WAKE_GAP_SECONDS / self._frame_s)))
 
     async def _feed(self, pcm: bytes) -> None:
         self._utt += pcm
@@ -147,54 +201,79 @@ class TurnDetector(FrameProcessor):
             if not self.active:
                 return
             if self._trimmer is not None:
-                # Hold decisions back until the wake word's tail is known.
+                # Hold decisions back until the wake word's end is known.
                 self._held.append(speech)
                 drop = self._trimmer.process(speech)
                 if drop is not None:
                     await self._release_held(drop)
                 continue
-            await self._segment(speech)
+            await self._decide(speech)
 
     async def _release_held(self, drop: int) -> None:
-        """The start of the command is known: drop the wake word's tail, replay the rest."""
+        """The wake word's end is known: drop its audio, replay the rest."""
         if drop:
             del self._utt[: drop * self.vad.frame_samples * 2]
+            self._utt_start += drop * self.vad.frame_samples
         held, self._held, self._trimmer = self._held[drop:], [], None
+        self._mask = self._new_mask()
         for speech in held:
             if not self.active:
                 return
-            await self._segment(speech)
+            await self._decide(speech)
+
+    async def _decide(self, speech: bool) -> None:
+        decisions = [speech] if self._mask is None else self._mask.process(speech, self.segmenter.in_speech)
+        for d in decisions:
+            if not self.active:
+                return
+            await self._segment(d)
 
     async def _segment(self, speech: bool) -> None:
-        seg = self.segmenter.process(self.vad.frame_samples / SAMPLE_RATE, speech)
+        seg = self.segmenter.process(self._frame_s, speech)
         if seg is not None:
             await self._on_segment(seg)
+
+    def _stream_t(self, seg_t: float) -> float:
+        return self._utt_start / SAMPLE_RATE + seg_t
 
     async def _on_segment(self, seg: Segment) -> None:
         turn = self._turn
         if seg is Segment.SPEECH_STARTED:
-            self.events.publish(ev.SPEECH_STARTED, turn=turn)
+            assert self.segmenter.speech_start is not None
+            self.events.publish(ev.SPEECH_STARTED, turn=turn,
+                                stream_t=round(self._stream_t(self.segmenter.speech_start), 3))
             await self.push_frame(UserStartedSpeakingFrame(turn, self.events.now()))
         elif seg in (Segment.SPEECH_ENDED, Segment.MAX_LENGTH):
             await self._complete(reason=seg.value)
         elif seg is Segment.NO_SPEECH:
-            self.events.publish(ev.NO_SPEECH, turn=turn)
-            self._end_turn()
-            await self.push_frame(TurnAbandonedFrame(turn, "no speech after the wake word"))
+            await self._abandon_without_speech("no speech after the wake word")
 
     async def _complete(self, reason: str) -> None:
         turn = self._turn
         seg = self.segmenter
         assert seg.speech_end is not None and seg.speech_start is not None
+        first = max(0, int((seg.speech_start - LEAD_SECONDS) * SAMPLE_RATE)) * 2
         end = min(len(self._utt), int((seg.speech_end + TAIL_SECONDS) * SAMPLE_RATE) * 2)
-        pcm = bytes(self._utt[:end])
+        pcm = bytes(self._utt[first:end])
+        speech_end = self._stream_t(seg.speech_end)
+        clock_t = self._clock_t(speech_end)
         self.events.publish(
             ev.SPEECH_STOPPED, turn=turn, reason=reason,
             speech_seconds=round(seg.speech_end - seg.speech_start, 2),
+            voiced_seconds=round(seg.voiced_seconds, 2),
+            stream_t=round(speech_end, 3),
+            speech_end_t=round(clock_t, 3) if clock_t is not None else None,
         )
         self._end_turn()
         await self.push_frame(UserStoppedSpeakingFrame(turn, self.events.now()))
-        await self.push_frame(UtteranceFrame(turn, pcm))
+        await self.push_frame(UtteranceFrame(turn, pcm, speech_seconds=round(seg.voiced_seconds, 2)))
+
+    async def _abandon_without_speech(self, detail: str) -> None:
+        turn = self._turn
+        self._end_turn()
+        self.events.publish(ev.NO_SPEECH, turn=turn)
+        self.events.publish(ev.TURN_ABANDONED, turn=turn, reason="no_speech", detail=detail)
+        await self.push_frame(TurnAbandonedFrame(turn, "no_speech"))
 
     async def _finish_at_end_of_input(self) -> None:
         if not self.active:
@@ -203,16 +282,21 @@ class TurnDetector(FrameProcessor):
             await self._release_held(self._trimmer.finish())
             if not self.active:
                 return
+        if self._mask is not None:
+            for d in self._mask.flush():
+                if not self.active:
+                    return
+                await self._segment(d)
+            if not self.active:
+                return
         if self.segmenter.in_speech:
             await self._complete(reason="end_of_input")
         else:
-            turn = self._turn
-            self._end_turn()
-            self.events.publish(ev.NO_SPEECH, turn=turn)
-            await self.push_frame(TurnAbandonedFrame(turn, "input ended before speech"))
+            await self._abandon_without_speech("the input ended before the command began")
 
     def _end_turn(self) -> None:
         self._turn = 0
         self._utt = bytearray()
         self._trimmer = None
+        self._mask = None
         self._held = []

@@ -116,7 +116,7 @@ def test_turn_detector_cuts_the_utterance(speech_dir: Path) -> None:
     bus = EventBus()
     proc = TurnDetector(WebRtcVad(2), EndOfTurnSegmenter(silence_seconds=0.6), pre_roll_seconds=0.0)
     out = run(run_frames(proc, _turn_frames(speech_dir, "What time is it?", 0.4), bus))
-    assert types(out) == ["UserStartedSpeakingFrame", "UserStoppedSpeakingFrame", "UtteranceFrame"]
+    assert types(out) == ["ListeningFrame", "UserStartedSpeakingFrame", "UserStoppedSpeakingFrame", "UtteranceFrame"]
     utt = out[-1]
     assert isinstance(utt, UtteranceFrame)
     command_s = len(fixtures.read_pcm(fixtures.cached_speech("What time is it?", speech_dir))) / SAMPLE_RATE
@@ -130,8 +130,9 @@ def test_turn_detector_no_speech_after_wake(speech_dir: Path) -> None:
     frames.insert(10, WakeWordFrame("okay_nabu", 0.9, 0.3))
     bus = EventBus()
     out = run(run_frames(TurnDetector(WebRtcVad(2), EndOfTurnSegmenter(no_speech_seconds=1.0)), frames, bus))
-    assert types(out) == ["TurnAbandonedFrame"]
-    assert [e.type for e in bus.history] == ["no_speech"]
+    assert types(out) == ["ListeningFrame", "TurnAbandonedFrame"]
+    assert [e.type for e in bus.history] == ["no_speech", "turn_abandoned"]
+    assert bus.of_type("turn_abandoned")[0].data["reason"] == "no_speech"
 
 
 def test_turn_detector_listen_command_and_mute(speech_dir: Path) -> None:
@@ -149,7 +150,7 @@ def test_end_of_input_mid_speech_finishes_the_turn(speech_dir: Path) -> None:
     command = fixtures.read_pcm(fixtures.cached_speech("What time is it?", speech_dir))
     frames = [ListenFrame(), *audio_frames(command)]  # input ends while speaking
     out = run(run_frames(TurnDetector(WebRtcVad(2), EndOfTurnSegmenter()), frames))
-    assert types(out) == ["UserStartedSpeakingFrame", "UserStoppedSpeakingFrame", "UtteranceFrame"]
+    assert types(out) == ["ListeningFrame", "UserStartedSpeakingFrame", "UserStoppedSpeakingFrame", "UtteranceFrame"]
 
 
 # ----------------------------------------------------------------------------- STT

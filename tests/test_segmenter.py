@@ -154,30 +154,85 @@ def test_any_sequence_starts_at_most_once_and_ends_at_most_once_after_the_start(
             assert not is_speech
 
 
-def _trim(decisions: list[bool], **kw) -> int | None:
+def _trim(pattern: str, **kw) -> int:
+    """Feed 's'/'.' decisions to a WakeTailTrimmer; the frames it drops (at its decision or the end)."""
     from panikid.segmenter import WakeTailTrimmer
 
     t = WakeTailTrimmer(**kw)
-    for d in decisions:
-        r = t.process(d)
+    for ch in pattern:
+        r = t.process(ch == "s")
         if r is not None:
             return r
     return t.finish()
 
 
-def test_wake_tail_is_cut_only_when_a_pause_follows_it() -> None:
-    S, N = True, False
-    # End of the wake word, a pause, then the command: drop up to the command.
-    assert _trim([S, S, N, N, N, S, S], min_gap=3, keep=0) == 5
-    # Two frames of the pause are kept before the command by default.
-    assert _trim([S, S, N, N, N, N, S, S], min_gap=3) == 4
-    # Input ends during the pause: everything so far was the wake word's tail.
-    assert _trim([S, N, N, N, N], min_gap=3) == 5
-    # No pause (command in the same breath): keep everything.
-    assert _trim([S, S, S, N, S, S] * 10, min_gap=3, max_frames=20) == 0
-    # Silence first (the wake word ended before the pre-roll): nothing to drop.
-    assert _trim([N, N, N, S, S], min_gap=3) == 0
-    assert _trim([], min_gap=3) == 0
+def test_the_wake_words_end_is_dropped_however_long_the_pause_after_it() -> None:
+    # The wake word's tail ends at frame 2, before the detection + margin (wake_end=5):
+    # it goes whatever follows: a short pause, a long pause, or no command at all.
+    assert _trim("ss...sss", wake_end=5, min_gap=3) == 2
+    assert _trim("ss" + "." * 60 + "sss", wake_end=5, min_gap=3) == 2
+    assert _trim("ss" + "." * 10, wake_end=5, min_gap=3) == 2
+    # The decision comes min_gap frames after wake_end at the latest (the caller holds frames until then).
+    from panikid.segmenter import WakeTailTrimmer
+
+    t = WakeTailTrimmer(wake_end=5, min_gap=3)
+    results = [t.process(ch == "s") for ch in "ss" + "." * 20]
+    assert results.index(2) == 7
+
+
+def test_every_run_of_the_wake_word_before_its_end_is_dropped() -> None:
+    # "o-kay | na | boo": several runs with pauses, all ending by wake_end, then the command.
+    assert _trim("sss...ss...ss....ssss", wake_end=14, min_gap=3) == 13
+
+
+def test_the_command_in_the_same_breath_is_kept_whole() -> None:
+    # Speech running through wake_end with no pause: nothing is dropped.
+    assert _trim("s" * 40, wake_end=5, min_gap=3, max_frames=30) == 0
+    assert _trim("ssssss.ssssssss...", wake_end=5, min_gap=3) == 0
+    # A short breath between the wake word and the command (under min_gap) is no pause.
+    assert _trim("sss..sssssssss", wake_end=4, min_gap=3) == 0
+
+
+def test_a_pause_after_the_wake_word_before_the_command_in_one_flow() -> None:
+    # The wake word ends (frame 3), a 3-frame pause, the command starts before wake_end is
+    # reached: the pause still separates them.
+    assert _trim("sss...ssssssssss", wake_end=7, min_gap=3) == 3
+
+
+def test_silence_first_means_nothing_to_drop() -> None:
+    # The pre-roll started after the wake word ended.
+    assert _trim("......sss", wake_end=2, min_gap=3) == 0
+    assert _trim("", wake_end=2, min_gap=3) == 0
+
+
+def _mask(pattern: str, start: int, end: int, in_speech_from: int | None = None) -> str:
+    """Feed 's'/'.' through a CueMask; what the segmenter receives, as 's'/'.' (held ones come later)."""
+    from panikid.segmenter import CueMask
+
+    m = CueMask(start, end, min_gap=3)
+    out: list[bool] = []
+    for i, ch in enumerate(pattern):
+        out += m.process(ch == "s", in_speech=in_speech_from is not None and i >= in_speech_from)
+    out += m.flush()
+    return "".join("s" if d else "." for d in out)
+
+
+def test_the_cue_alone_never_reaches_the_segmenter_as_speech() -> None:
+    # The chime heard by the microphone (frames 2-5), then silence, then the command.
+    assert _mask("..ssss......sss", start=2, end=8) == "........" + "....sss"
+    # Input ends during the cue: it was the cue.
+    assert _mask("..sss", start=2, end=8) == "....."
+
+
+def test_a_command_spoken_over_the_cue_counts_from_its_start() -> None:
+    # The chime (2-4), a pause, the command starting inside the window and running past it.
+    assert _mask("..sss...ssssss", start=2, end=10) == "........ssssss"
+    # The chime running straight into the command: all speech.
+    assert _mask("..ssssssssss", start=2, end=6) == "..ssssssssss"
+
+
+def test_a_command_under_way_before_the_cue_is_left_alone() -> None:
+    assert _mask("ssss..sss...", start=2, end=8, in_speech_from=0) == "ssss..sss..."
 
 
 def test_command_after_a_pause_loses_the_wake_words_tail(speech_dir, components) -> None:

@@ -47,7 +47,7 @@ COMMAND_TOPICS = {
 EVENT_TYPES = [
     ev.READY, ev.WAKE, ev.SPEECH_STARTED, ev.SPEECH_STOPPED, ev.TRANSCRIPT, ev.REPLY,
     ev.AUDIO_STARTED, ev.AUDIO_STOPPED, ev.TURN, ev.ERROR, ev.INTERRUPTED, ev.NO_SPEECH,
-    ev.TURN_ABANDONED, "mute", "unmute", "listen", "volume", "wake_sensitivity", "llm_backend",
+    ev.TURN_ABANDONED, ev.UNHANDLED, "mute", "unmute", "listen", "volume", "wake_sensitivity", "llm_backend",
 ]
 
 

@@ -24,6 +24,7 @@ from ..audio.convert import apply_volume
 from ..frames import (
     SAMPLE_RATE,
     CancelFrame,
+    CueFrame,
     DataFrame,
     EndFrame,
     ErrorFrame,
@@ -122,8 +123,8 @@ class OutputTransport(FrameProcessor):
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name)
         self.volume = 1.0
-        self._heard: list[str] = []
         """Playback volume (0 to 1), applied to every reply; the daemon's volume control sets it."""
+        self._heard: list[str] = []
         self.playing_turn: int | None = None
         self._interrupted_turns: set[int] = set()
 
@@ -142,6 +143,10 @@ class OutputTransport(FrameProcessor):
     async def process_frame(self, frame: DataFrame) -> None:
         if isinstance(frame, OutputAudioFrame):
             await self._play(frame)
+        elif isinstance(frame, CueFrame):
+            # A cue is no reply: no audio_started / audio_stopped, and no turn is playing.
+            self.events.publish(ev.CUE, name=frame.name, seconds=round(len(frame.pcm) / 2 / frame.sample_rate, 3))
+            await self.write(apply_volume(frame.pcm, max(0.0, self.volume)), frame.sample_rate)
         elif isinstance(frame, TTSStoppedFrame):
             if frame.turn == self.playing_turn:
                 await self.drain()
