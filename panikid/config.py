@@ -188,6 +188,7 @@ class WebConfig:
     port: int = _opt(8787, "Port of the HTTP and WebSocket server.", min=1, max=65535)
     token_file: str = _opt("", "File holding the access token (first line); the environment variable PANIKID_WEB_TOKEN wins.")
     allowed_origins: list[str] = _opt([], "Browser origins allowed besides the server's own (e.g. 'http://ha.local:8123').")
+    allowed_hosts: list[str] = _opt([], "Host names the server answers to besides localhost, 127.0.0.1, ::1, web.host and addresses (e.g. 'pi.local'); a request for any other name is refused (DNS rebinding).")
     max_message_bytes: int = _opt(4096, "Largest WebSocket message accepted from a client.", min=256, max=1048576)
     client_queue: int = _opt(256, "Messages queued for one WebSocket client before it is dropped as too slow.", min=8, max=100000)
 

@@ -138,9 +138,24 @@ class Daemon:
                     self.pipeline.queue_frame(InterruptionFrame(reason="timeout"))
 
     async def _write_events(self, out: IO[str], sub: Subscription) -> None:
+        """``--events``: one JSON line per event. The writer never dies: a line the stream
+        cannot take (an encoding it cannot write, a closed pipe) is counted and logged once."""
+        failed = 0
         while (e := await sub.get()) is not None:
-            out.write(e.to_json() + "\n")
-            out.flush()
+            line = e.to_json() + "\n"
+            try:
+                try:
+                    out.write(line)
+                except UnicodeEncodeError:  # a stream whose encoding is not UTF-8: escape, do not drop
+                    out.write(e.to_json(ascii_only=True) + "\n")
+                out.flush()
+            except (OSError, ValueError) as exc:
+                failed += 1
+                if failed == 1:
+                    log.error("--events: cannot write to the events stream (%s); later failures are counted",
+                              type(exc).__name__)
+        if failed:
+            log.error("--events: %d event(s) could not be written", failed)
 
     # ---------------------------------------------------------------- control
     # Every surface (MQTT, WebSocket, signals) acts on the assistant through

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,8 +50,38 @@ class Event:
         rest = {k: v for k, v in self.data.items() if k not in ("type", "t")}
         return {"type": self.type, "t": round(self.t, 3), **rest}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
+    def to_json(self, ascii_only: bool = False) -> str:
+        """One JSON line; always encodable as UTF-8 (as ASCII with ``ascii_only``), and never raises."""
+        try:
+            return dumps(self.to_dict(), ascii_only)
+        except (TypeError, ValueError, RecursionError) as exc:  # a non-string key, a cycle
+            unencodable.count += 1
+            return dumps({"type": self.type, "t": round(self.t, 3), "unserializable": type(exc).__name__})
+
+
+@dataclass
+class _Count:
+    count: int = 0
+
+
+unencodable = _Count()
+"""Values that could not be written as they were (lone surrogates escaped, unserializable events)."""
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def encodable(text: str) -> str:
+    """``text`` with any lone surrogate (which no UTF-8 encoder takes) written as ``\\udxxx``."""
+    if _SURROGATE.search(text) is None:
+        return text
+    unencodable.count += 1
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def dumps(obj: Any, ascii_only: bool = False) -> str:
+    """JSON text for a surface, always encodable. Outside its strings ``json.dumps`` writes
+    ASCII only, so a lone surrogate is inside a string, where ``\\udxxx`` is JSON's own escape
+    for it: the text stays valid JSON and means the same."""
+    return encodable(json.dumps(obj, ensure_ascii=ascii_only, default=str))
 
 
 class Subscription:

@@ -59,6 +59,16 @@ def test_short_mqtt_payloads(name: str, payload: str, expected: Any) -> None:
     (b"\xff\xfe\x00garbage", "not valid UTF-8"),
     (b'{"command": "say", "text": "' + b"a" * 5000 + b'"}', "at most 4096"),
     (b"[" * 100000, "at most 4096"),
+    (b"[" * 2000, "nests deeper than 8 levels"),
+    (b'{"command": "ask", "text": "hi", "x": [[[[[[[[[1]]]]]]]]]}', "nests deeper than 8 levels"),
+    (b'{"command": "ask", "text": "hi \\ud800 there"}', "ask.text: the text contains a lone surrogate (U+D800"),
+    (b'{"command": "ask", "text": "\\udc00"}', "lone surrogate"),
+    (b'{"command": "say", "text": "bell\\u0007"}', "a control character (U+0007"),
+    (b'{"command": "ask", "text": "x", "id": "a\\ud800"}', "id: expected a string"),
+    (b'{"command": "ask", "text": "x", "id": [1]}', "id: expected a string"),
+    (b'{"command": "volume", "volume": NaN}', "from 0 to 100"),
+    (b'{"command": "volume", "volume": 1e400}', "from 0 to 100"),
+    (b'{"command": "volume", "volume": ' + b"1" * 4090 + b"}", "at most 4096"),
 ])
 def test_malformed_json_names_the_problem(payload: bytes, words: str) -> None:
     with pytest.raises(CommandError, match=None) as info:
@@ -74,12 +84,38 @@ def test_malformed_json_names_the_problem(payload: bytes, words: str) -> None:
     ("say", b'{"command": "ask", "text": "x"}', "sent to 'say'"),
     ("reboot", b"", "unknown command 'reboot'"),
     ("ask", b"x" * 1001, "at most 1000"),
-    ("say", b"a\x00b", "control characters"),
+    ("say", b"a\x00b", "a control character (U+0000 at position 1)"),
+    ("say", b"a\x7fb", "a control character (U+007F"),
+    ("ask", "next\x85line".encode(), "a control character (U+0085"),
+    ("say", "\x9b2J clear".encode(), "a control character (U+009B"),
+    ("say", b'{"command": "say", "text": "hi \\ud800 there"}', "say.text: the text contains a lone surrogate"),
+    ("volume", b"1_0", "expected a number"),
+    ("volume", "\uff11\uff10".encode(), "expected a number"),  # fullwidth 10
+    ("volume", "\u0661\u0660".encode(), "expected a number"),  # Arabic-Indic 10
+    ("volume", b"1e2", "expected a number"),
+    ("volume", b"inf", "expected a number"),
+    ("volume", b"4.4.4", "expected a number"),
+    ("volume", b"0x10", "expected a number"),
 ])
 def test_malformed_short_payloads_name_the_problem(name: str, payload: bytes, words: str) -> None:
     with pytest.raises(CommandError) as info:
         parse_short(name, payload)
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize(("payload", "volume"), [
+    (b"-0", 0.0), (b"+40", 40.0), (b"40.", 40.0), (b".5", 0.5), (b" 7 ", 7.0),
+    (b'{"command": "volume", "volume": -0.0}', 0.0), (b'{"command": "volume", "volume": -0}', 0.0),
+])
+def test_numbers_follow_one_grammar_and_minus_zero_is_zero(payload: bytes, volume: float) -> None:
+    cmd = parse_short("volume", payload)
+    assert cmd == schema.SetVolume(volume) and str(cmd.volume) == str(volume)  # never "-0.0"
+
+
+def test_text_keeps_tabs_line_breaks_and_any_script() -> None:
+    text = "Hello\tworld\nNext line. Grüße, 日本語, عربى, emoji 🙂"
+    assert parse_short("say", text.encode()) == schema.Say(text)
+    assert schema.load_json('{"a": "[[[[[[[[[[ in a string is not nesting"}')["a"].startswith("[[")
 
 
 def test_sensitivity_maps_to_thresholds_around_the_base() -> None:
@@ -132,6 +168,7 @@ class _Recorder:
         self.bus = EventBus()
         self.calls: list[tuple[Any, ...]] = []
         self.wake = None
+        self.pipeline = object()  # running
 
     def mute(self, muted: bool) -> None:
         self.calls.append(("mute", muted))
@@ -152,8 +189,19 @@ def test_handler_dispatches_valid_commands() -> None:
     h = CommandHandler(d)  # type: ignore[arg-type]
     assert h.handle_short("mute", b"ON", "mqtt") == {"ok": True, "command": "mute"}
     assert h.handle_json(b'{"command": "say", "text": "hi", "volume": 50}', "ws")["turn"] == 7
-    assert d.calls == [("mute", True), ("volume", 0.5), ("say", "hi")]
+    assert d.calls == [("mute", True), ("say", "hi"), ("volume", 0.5)]  # queued first, then the volume
     assert d.bus.of_type("error") == []
+
+
+def test_a_command_takes_effect_or_is_refused_never_both() -> None:
+    d = _Recorder()
+    d.pipeline = None  # still loading
+    h = CommandHandler(d)  # type: ignore[arg-type]
+    reply = h.handle_json(b'{"command": "say", "text": "hi", "volume": 50}', "ws")
+    assert reply == {"ok": False, "error": "say: the assistant is not running yet"}
+    assert d.calls == []  # the volume did not change either
+    assert h.handle_short("volume", b"30", "mqtt")["ok"] is True  # a setting applies before the start
+    assert d.calls == [("volume", 0.3)]
 
 
 def test_handler_turns_bad_input_into_one_error_event_and_nothing_else() -> None:

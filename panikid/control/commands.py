@@ -14,7 +14,6 @@ becomes one ``error`` event (where="commands") and changes nothing else.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,8 @@ from .schema import (
     SetWakeSensitivity,
     Stop,
     from_dict,
+    load_json,
+    parse_number,
     sensitivity_threshold,
 )
 
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ON = ("on", "true", "1", "mute", "muted")
+NEEDS_NO_PIPELINE = (SetVolume, SetLlmBackend)
+"""Commands that only change a setting: they apply before the assistant runs, too."""
 OFF = ("off", "false", "0", "unmute", "unmuted")
 
 
@@ -57,20 +60,7 @@ def decode(payload: bytes | str) -> str:
 
 
 def parse_json(payload: bytes | str) -> Command:
-    text = decode(payload)
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        msg = getattr(exc, "msg", "too deeply nested")
-        raise CommandError(f"the payload is not valid JSON: {msg}") from None
-    return from_dict(data)
-
-
-def _number(text: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise CommandError(f"{what}: expected a number from 0 to 100, got {text[:40]!r}") from None
+    return from_dict(load_json(decode(payload)))
 
 
 def parse_short(name: str, payload: bytes | str) -> Command:
@@ -98,7 +88,7 @@ def parse_short(name: str, payload: bytes | str) -> Command:
     if name == Ask.name:
         return Ask.from_dict({"text": text})
     if name == SetVolume.name:
-        return SetVolume.from_dict({"volume": _number(text, "volume")})
+        return SetVolume.from_dict({"volume": parse_number(text, "volume")})
     if name == SetWakeSensitivity.name:
         return SetWakeSensitivity.from_dict({"level": text})
     return SetLlmBackend.from_dict({"backend": text})
@@ -132,10 +122,24 @@ class CommandHandler:
             return self.error(str(exc), source)
         return self.run(cmd, source)
 
+    def handle_data(self, data: Any, source: str) -> dict[str, Any]:
+        """A command already parsed from JSON (see :func:`~panikid.control.schema.load_json`)."""
+        try:
+            cmd = from_dict(data)
+        except CommandError as exc:
+            return self.error(str(exc), source)
+        return self.run(cmd, source)
+
     def run(self, cmd: Command, source: str) -> dict[str, Any]:
-        """Dispatch to the daemon's control methods: {"ok": True, ...} or {"ok": False, "error": ...}."""
+        """Dispatch to the daemon's control methods: {"ok": True, ...} or {"ok": False, "error": ...}.
+
+        A command either takes effect or is refused, never half of each: whatever can
+        fail is checked before the first effect (an ``ask`` publishes its transcript
+        before it is queued, a ``say`` with a volume changes the volume)."""
         d = self.daemon
         try:
+            if not isinstance(cmd, NEEDS_NO_PIPELINE) and d.pipeline is None:
+                raise RuntimeError("the assistant is not running yet")
             result: dict[str, Any] = {"ok": True, "command": cmd.name}
             if isinstance(cmd, Mute):
                 d.mute(cmd.muted)
@@ -144,9 +148,9 @@ class CommandHandler:
             elif isinstance(cmd, Stop):
                 d.stop_turn()
             elif isinstance(cmd, Say):
-                if cmd.volume is not None:
-                    d.set_volume(cmd.volume / 100)
                 result["turn"] = d.say(cmd.text)
+                if cmd.volume is not None:  # before the sentence is played: it is only queued
+                    d.set_volume(cmd.volume / 100)
             elif isinstance(cmd, Ask):
                 result["turn"] = d.ask(cmd.text)
             elif isinstance(cmd, SetVolume):

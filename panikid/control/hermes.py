@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import events as ev
-from ..events import Event
-from .schema import CommandError
+from ..events import Event, dumps
+from .schema import CommandError, load_json
 
 SAY = "hermes/tts/say"
 TOGGLE_ON = "hermes/hotword/toggleOn"
@@ -42,9 +42,10 @@ def parse(topic: str, payload: bytes, device_id: str) -> HermesRequest | None:
     if len(payload) > MAX_PAYLOAD:
         raise CommandError(f"{topic}: payload of {len(payload)} bytes, at most {MAX_PAYLOAD} allowed")
     try:
-        body = json.loads(payload.decode("utf-8")) if payload.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CommandError(f"{topic}: not JSON ({exc.__class__.__name__})") from None
+        raw = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{topic}: the payload is not valid UTF-8 text (byte {exc.start})") from None
+    body = load_json(raw, f"{topic}: the payload") if raw.strip() else {}
     if not isinstance(body, dict):
         raise CommandError(f"{topic}: expected a JSON object")
     if not _for_us(body.get("siteId"), device_id):
@@ -72,9 +73,9 @@ def outgoing(event: Event, device_id: str) -> list[tuple[str, str]]:
             "siteId": device_id, "modelId": model, "modelVersion": "", "modelType": "personal",
             "currentSensitivity": d.get("score"), "sessionId": None}))]
     if event.type == ev.TRANSCRIPT and d.get("text") and d.get("source") != "command":
-        return [("hermes/asr/textCaptured", json.dumps({
+        return [("hermes/asr/textCaptured", dumps({
             "text": d["text"], "likelihood": 1.0, "seconds": d.get("audio_seconds", 0.0),
-            "siteId": device_id, "sessionId": str(d.get("turn", "")), "wakewordId": None}, ensure_ascii=False))]
+            "siteId": device_id, "sessionId": str(d.get("turn", "")), "wakewordId": None}))]
     return []
 
 

@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from .. import events as ev
 from ..config import Config
-from ..events import Event
+from ..events import Event, dumps, encodable
 from . import hermes
 from .commands import CommandHandler
 from .discovery import discovery_payload, discovery_topic
@@ -189,6 +189,13 @@ class MqttSurface:
         self.connected.set()
 
     def _handle(self, topic: str, payload: bytes, retained: bool) -> None:
+        try:
+            self._dispatch(topic, payload, retained)
+        except Exception as exc:  # a message never takes the surface down; it is reported
+            log.exception("MQTT: failed on a message on %r", topic[:100])
+            self.daemon.bus.publish(ev.ERROR, where="mqtt", message=f"{topic[:100]}: {type(exc).__name__}")
+
+    def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
         if self.mcfg.hermes and topic in hermes.SUBSCRIPTIONS:
             if not retained:
                 self._hermes(topic, payload)
@@ -245,7 +252,12 @@ class MqttSurface:
         if self.client is None:
             return
         qos = self.mcfg.qos_state if msg.kind == "state" else self.mcfg.qos_event
-        self.client.publish(msg.topic, msg.payload, qos=qos, retain=msg.retain)
+        # Encoded here, so a payload paho could not encode (a lone surrogate) is escaped, not raised.
+        payload = encodable(msg.payload).encode("utf-8")
+        try:
+            self.client.publish(msg.topic, payload, qos=qos, retain=msg.retain)
+        except (ValueError, TypeError) as exc:  # a topic paho refuses: report it, keep publishing
+            log.error("MQTT: cannot publish to %r: %s", msg.topic[:100], exc)
 
     def _publish_discovery(self) -> None:
         if not self.mcfg.discovery_prefix:
@@ -260,7 +272,7 @@ class MqttSurface:
         self._send(Message(t.availability, "online", True, "state"))
         self._publish_discovery()
         self._send(Message(t.state, d.state.state.value, True, "state"))
-        self._send(Message(t.attributes, json.dumps(s.attributes(), ensure_ascii=False), True, "state"))
+        self._send(Message(t.attributes, dumps(s.attributes()), True, "state"))
         self._send(Message(t.setting("mute"), "ON" if d.state.muted else "OFF", True, "state"))
         self._send(Message(t.setting("volume"), str(round(d.volume * 100)), True, "state"))
         self._send(Message(t.setting("wake_sensitivity"), d.wake_sensitivity, True, "state"))
@@ -268,10 +280,16 @@ class MqttSurface:
 
     async def _publish_events(self) -> None:
         while (e := await self._sub.get()) is not None:
-            self.status.on_event(e)
-            if self.client is None or not self.client.is_connected():
-                continue  # the retained state is republished on reconnect
-            for msg in messages_for(e, self.topics, self.status.attributes()):
-                self._send(msg)
-            if self.mcfg.hermes:
-                self._hermes_events(e)
+            try:
+                self._publish_event(e)
+            except Exception:  # one odd event must not end the event topic for good
+                log.exception("MQTT: cannot publish a %s event", e.type)
+
+    def _publish_event(self, e: Event) -> None:
+        self.status.on_event(e)
+        if self.client is None or not self.client.is_connected():
+            return  # the retained state is republished on reconnect
+        for msg in messages_for(e, self.topics, self.status.attributes()):
+            self._send(msg)
+        if self.mcfg.hermes:
+            self._hermes_events(e)

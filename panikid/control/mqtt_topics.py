@@ -22,14 +22,13 @@ llm_backend/set
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .. import events as ev
-from ..events import Event
+from ..events import Event, dumps
 
 COMMAND_TOPICS = {
     "mute/set": "mute",
@@ -87,7 +86,7 @@ def messages_for(e: Event, topics: Topics, attributes: dict[str, Any]) -> list[M
         out.append(Message(topics.state, str(e.data.get("state")), True, "state"))
         return out
     if e.type in (ev.TRANSCRIPT, ev.REPLY, ev.TURN):
-        out.append(Message(topics.attributes, json.dumps(attributes, ensure_ascii=False), True, "state"))
+        out.append(Message(topics.attributes, dumps(attributes), True, "state"))
     if e.type in ("mute", "unmute"):
         out.append(Message(topics.setting("mute"), "ON" if e.type == "mute" else "OFF", True, "state"))
     elif e.type == "volume":
@@ -98,7 +97,7 @@ def messages_for(e: Event, topics: Topics, attributes: dict[str, Any]) -> list[M
         out.append(Message(topics.setting("llm_backend"), str(e.data.get("backend")), True, "state"))
     if e.type in EVENT_TYPES:
         body = {"event_type": e.type, **e.to_dict()}
-        out.append(Message(topics.event, json.dumps(body, ensure_ascii=False, default=str), False, "event"))
+        out.append(Message(topics.event, dumps(body), False, "event"))
     return out
 
 

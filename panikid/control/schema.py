@@ -8,11 +8,19 @@ WebSocket carries the dict form as JSON. Validation lives here and only here.
 Units, chosen once: volume is a percentage, 0 to 100 (a number; fractions
 allowed). Wake sensitivity is ``low``, ``medium`` or ``high``. The LLM backend
 is ``auto``, ``local`` or ``cloud``.
+
+Everything that arrives from outside goes through the few checks here:
+:func:`load_json` (bounded size and nesting depth), :func:`check_text` (no lone
+surrogates, no control characters), :func:`parse_number` (a strict grammar of
+ASCII digits), so an odd payload is refused with a message naming the field
+instead of surfacing later in an encoder, a model or a terminal.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,6 +28,10 @@ MAX_PAYLOAD_BYTES = 4096
 """Largest command payload any surface accepts."""
 MAX_TEXT_CHARS = 1000
 """Longest text for ``say`` and ``ask``."""
+MAX_JSON_DEPTH = 8
+"""Deepest nesting of arrays and objects accepted in a JSON payload (commands are flat)."""
+MAX_ID_CHARS = 100
+"""Longest request ``id`` a WebSocket client may send (echoed in its ack)."""
 
 SENSITIVITIES = ("low", "medium", "high")
 BACKENDS = ("auto", "local", "cloud")
@@ -27,6 +39,24 @@ BACKENDS = ("auto", "local", "cloud")
 
 class CommandError(ValueError):
     """A command was malformed; the message names what was wrong."""
+
+
+# C0 controls but tab, line feed and carriage return; DEL; the C1 controls (U+0085, the
+# terminal escape U+009B, ...); lone surrogates (valid in JSON escapes, not in Unicode text).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def check_text(text: str, what: str) -> str:
+    """``text`` unchanged when it is Unicode text without control characters; else a CommandError."""
+    bad = _FORBIDDEN.search(text)
+    if bad is None:
+        return text
+    code = ord(bad.group())
+    found = f"(U+{code:04X} at position {bad.start()})"
+    kind = f"a lone surrogate {found}, which is not a character" if 0xD800 <= code <= 0xDFFF \
+        else f"a control character {found}"
+    raise CommandError(f"{what}: the text contains {kind}; allowed: printable text, tabs and line breaks")
 
 
 def _text(value: Any, what: str) -> str:
@@ -37,9 +67,19 @@ def _text(value: Any, what: str) -> str:
         raise CommandError(f"{what}: the text is empty")
     if len(text) > MAX_TEXT_CHARS:
         raise CommandError(f"{what}: the text has {len(text)} characters, at most {MAX_TEXT_CHARS} are allowed")
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
-        raise CommandError(f"{what}: the text contains control characters")
-    return text
+    return check_text(text, what)
+
+
+def parse_number(text: str, what: str) -> float:
+    """A number written in a text payload: ASCII digits, an optional sign, at most one dot.
+
+    ``float()`` alone would also take ``1_0``, ``inf``, ``1e2``, fullwidth and
+    Arabic-Indic digits; a typo should be an error, not a volume.
+    """
+    if not _NUMBER.fullmatch(text):
+        raise CommandError(f"{what}: expected a number from 0 to 100 (digits, an optional sign and dot), "
+                           f"got {text[:40]!r}")
+    return float(text) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 def _percent(value: Any, what: str) -> float:
@@ -47,7 +87,62 @@ def _percent(value: Any, what: str) -> float:
         raise CommandError(f"{what}: expected a number from 0 to 100, got {type(value).__name__}")
     if not math.isfinite(value) or not 0 <= value <= 100:
         raise CommandError(f"{what}: expected a number from 0 to 100, got {value!r}")
-    return float(value)
+    return float(value) + 0.0  # -0 is 0
+
+
+def _json_depth_ok(text: str, limit: int) -> bool:
+    """Whether no array or object in ``text`` nests deeper than ``limit`` (brackets inside
+    strings do not count). Checked before parsing: the parser recurses once per level."""
+    depth = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif c in "]}":
+            depth -= 1
+    return True
+
+
+def load_json(text: str, what: str = "the payload", max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON that came from outside (MQTT, Hermes, the WebSocket); CommandError when it is
+    not JSON or nests deeper than ``max_depth``. The caller bounds the size first."""
+    if not _json_depth_ok(text, max_depth):
+        raise CommandError(f"{what} is not valid JSON: it nests deeper than {max_depth} levels")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{what} is not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # a huge integer literal, say
+        raise CommandError(f"{what} is not valid JSON: {exc}"[:200]) from None
+
+
+def request_id(data: Any) -> str | int | None:
+    """The ``id`` a client gave a command (echoed in its ack), when it is a usable one."""
+    ident = data.get("id") if isinstance(data, dict) else None
+    if isinstance(ident, bool) or not isinstance(ident, (str, int)):
+        return None
+    if isinstance(ident, int):
+        return ident if abs(ident) < 2**53 else None
+    if len(ident) > MAX_ID_CHARS or _FORBIDDEN.search(ident):
+        return None
+    return ident
+
+
+def _check_id(data: dict[str, Any]) -> None:
+    if "id" in data and request_id(data) is None:
+        raise CommandError(f"id: expected a string of at most {MAX_ID_CHARS} characters (no control "
+                           "characters) or an integer")
 
 
 def _choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
@@ -57,6 +152,7 @@ def _choice(value: Any, what: str, choices: tuple[str, ...]) -> str:
 
 
 def _no_extra(data: dict[str, Any], allowed: tuple[str, ...], name: str) -> None:
+    _check_id(data)
     extra = sorted(set(data) - {"command", "id", *allowed})
     if extra:
         raise CommandError(f"{name}: unknown field {extra[0]!r}, allowed: {', '.join(allowed) or 'none'}")

@@ -118,7 +118,7 @@ class Status:
         lines += [f'panikid_turn_latency_ms_bucket{{le="+Inf"}} {self.latency_count}',
                   f"panikid_turn_latency_ms_sum {self.latency_sum:.1f}",
                   f"panikid_turn_latency_ms_count {self.latency_count}",
-                  "# HELP panikid_ws_dropped_total WebSocket messages dropped for slow clients.",
+                  "# HELP panikid_ws_dropped_total WebSocket clients disconnected for falling behind.",
                   "# TYPE panikid_ws_dropped_total counter", f"panikid_ws_dropped_total {dropped}"]
         return "\n".join(lines) + "\n"
 

@@ -10,7 +10,9 @@ Access: a token (``PANIKID_WEB_TOKEN`` or ``[web] token_file``) is required
 whenever the server listens beyond loopback (it refuses to start otherwise);
 on loopback it is optional. Clients send it as ``Authorization: Bearer <token>``
 or ``?token=<token>``. Browsers' ``Origin`` must be the server itself or one of
-``[web] allowed_origins``.
+``[web] allowed_origins``. Before anything is served, the ``Host`` header must
+name this server (:func:`host_allowed`): a web page whose name was rebound to
+127.0.0.1 (DNS rebinding) is refused.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
-import json
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -30,10 +32,12 @@ from aiohttp import WSMsgType, web
 
 from .. import events as ev
 from ..config import Config
-from ..events import Event
-from .commands import CommandHandler
+from ..events import Event, dumps
+from .commands import CommandHandler, decode
 from .mqtt import read_secret
+from .schema import CommandError, load_json, request_id
 from .status import Status
+from .ws_frames import CheckedWebSocketResponse
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -43,6 +47,10 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "PANIKID_WEB_TOKEN"
 SEND_DEADLINE = 5.0
 """A client that cannot take one message within this is disconnected."""
+SEND_BUFFER_BYTES = 64 * 1024
+"""Kernel send buffer of a WebSocket connection. Bounded so that a client that stops reading
+is noticed (its queue fills) after a few hundred kilobytes, not after megabytes."""
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 class WebConfigError(Exception):
@@ -56,6 +64,35 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def host_name(header: str) -> str:
+    """The name in a ``Host`` header, without the port: ``[::1]:8787`` -> ``::1``."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def host_allowed(header: str | None, configured: str, allowed: list[str]) -> bool:
+    """Does a request's ``Host`` name this server? Loopback names, ``web.host`` and
+    ``web.allowed_hosts`` (any port), and addresses: DNS rebinding needs a name, so a
+    request for an address is the user's own. No header is not a browser: allowed."""
+    if header is None:
+        return True
+    name = host_name(header)
+    names = {*LOOPBACK_NAMES, host_name(configured), *(host_name(h) for h in allowed)}
+    return name in names or _is_address(name)
 
 
 class _Client:
@@ -93,7 +130,7 @@ class WebSurface:
         self.handler = CommandHandler(daemon)
         self.status = Status(started=daemon.bus.now())
         daemon.bus.listen(self._on_event)
-        app = web.Application(client_max_size=w.max_message_bytes)
+        app = web.Application(client_max_size=w.max_message_bytes, middlewares=[self._check_host])
         app.router.add_get("/", self._page)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
@@ -143,6 +180,19 @@ class WebSurface:
             transport.abort()  # no close handshake: it would wait on the slow client
 
     # ------------------------------------------------------------ HTTP
+    @web.middleware
+    async def _check_host(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Before anything is served: the Host header must name this server."""
+        header = request.headers.get("Host")
+        if not host_allowed(header, self.wcfg.host, self.wcfg.allowed_hosts):
+            name = host_name(header or "")[:100]
+            log.warning("web: refused a request for host %r (not in web.allowed_hosts)", name)
+            return web.Response(status=421, text=(
+                f"panikid does not answer to the host name {name!r}: allowed are localhost, 127.0.0.1, "
+                "::1, web.host and the names in web.allowed_hosts (add the name you use there)\n"))
+        response: web.StreamResponse = await handler(request)
+        return response
+
     def _authorized(self, request: web.Request) -> bool:
         if not self.token:
             return True
@@ -183,12 +233,16 @@ class WebSurface:
     # ------------------------------------------------------------ WebSocket
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         self._guard(request)
-        ws = web.WebSocketResponse(max_msg_size=self.wcfg.max_message_bytes, heartbeat=30.0)
+        ws = CheckedWebSocketResponse(max_msg_size=self.wcfg.max_message_bytes, heartbeat=30.0)
         await ws.prepare(request)
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         client = _Client(request, ws, self.wcfg.client_queue)
         snapshot = {"type": "snapshot", **self.status.snapshot(self.daemon.bus.now())}
         snapshot["state"] = self.daemon.state.state.value
-        client.offer(json.dumps(snapshot, ensure_ascii=False, default=str))
+        client.offer(dumps(snapshot))
         self.clients.add(client)
         sender = asyncio.create_task(self._send_loop(client))
         try:
@@ -198,8 +252,10 @@ class WebSurface:
                 elif msg.type == WSMsgType.BINARY:
                     reply = self.handler.error("binary messages are not accepted: send JSON text", "websocket")
                 else:
+                    if msg.type == WSMsgType.ERROR:  # a protocol error: aiohttp closed with its code
+                        log.warning("web: closed a WebSocket: %s", msg.data)
                     break
-                if not client.offer(json.dumps({"type": "ack", **reply}, ensure_ascii=False)):
+                if not client.offer(dumps({"type": "ack", **reply})):
                     self._drop(client)
                     break
         finally:
@@ -210,11 +266,14 @@ class WebSurface:
         return ws
 
     def _command(self, text: str) -> dict[str, Any]:
-        reply = self.handler.handle_json(text, "websocket")
-        with contextlib.suppress(ValueError, RecursionError):
-            data = json.loads(text) if len(text) <= self.wcfg.max_message_bytes else None
-            if isinstance(data, dict) and isinstance(data.get("id"), (str, int)):
-                reply["id"] = data["id"]
+        try:
+            data = load_json(decode(text))
+        except CommandError as exc:
+            return self.handler.error(str(exc), "websocket")
+        reply = self.handler.handle_data(data, "websocket")
+        ident = request_id(data)
+        if ident is not None:
+            reply["id"] = ident
         return reply
 
     async def _send_loop(self, client: _Client) -> None:
@@ -225,3 +284,6 @@ class WebSurface:
                     await client.ws.send_str(text)
         except (TimeoutError, ConnectionError, RuntimeError):
             self._drop(client)
+        except Exception:  # never a sender that died quietly with its client still connected
+            log.exception("web: cannot send to a WebSocket client; disconnecting it")
+            self._drop(client, count=False)
