@@ -191,3 +191,50 @@ def test_wav_writer_without_flush_is_still_readable(tmp_path: Path) -> None:
     out, info = read_wav(path)
     assert out == pcm
     w.close()
+
+
+# --------------------------------------------------------------------------- broken headers, through the CLI
+
+def _header_says(tmp_path: Path, name: str, rate: int = 16000, channels: int = 1, bits: int = 16,
+                 data_size: int | None = None, audio_bytes: int = 32000, block: int | None = None) -> Path:
+    """A WAV whose header says what it is told to, followed by ``audio_bytes`` of (silent) audio."""
+    block = channels * bits // 8 if block is None else block
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block & 0xFFFFFFFF, block, bits)
+    size = audio_bytes if data_size is None else data_size
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", size)
+    path = tmp_path / name
+    path.write_bytes(b"RIFF" + struct.pack("<I", (len(body) + audio_bytes) & 0xFFFFFFFF) + body
+                     + bytes(audio_bytes))
+    return path
+
+
+@pytest.mark.parametrize(("header", "words"), [
+    ({"rate": 1}, "sample rate of 1 Hz; allowed: 8000 to 192000 Hz"),
+    ({"rate": 4_294_967_295}, "sample rate of 4294967295 Hz; allowed: 8000 to 192000 Hz"),
+    ({"rate": 7999}, "sample rate of 7999 Hz"),
+    ({"data_size": 2 * 10**9}, "its data chunk claims 2000000000 bytes of audio but the file holds only 32000"),
+    ({"channels": 0}, "0 channel(s); allowed: 1 to 32"),
+    ({"channels": 33, "audio_bytes": 66 * 100}, "33 channel(s); allowed: 1 to 32"),
+    ({"block": 1}, "1 byte(s) per frame; 1 channel(s) of 16 bits take 2"),
+    ({"block": 40}, "40 byte(s) per frame; 1 channel(s) of 16 bits take 2"),
+])
+def test_a_header_out_of_bounds_is_a_clear_error_before_any_audio_is_read(tmp_path: Path, header: dict,
+                                                                        words: str) -> None:
+    from helpers import run_cli
+
+    path = _header_says(tmp_path, "broken.wav", **header)
+    with pytest.raises(AudioInputError, match="not a valid WAV file") as info:
+        read_wav(path)
+    assert str(path) in str(info.value) and words in str(info.value)
+    for args in (["transcribe", str(path)], ["run", "--input", str(path), "--events", "-"]):
+        res = run_cli(*args, timeout=120)
+        assert res.code == 1, (args, res.code, res.stderr[-2000:])
+        assert "Traceback" not in res.stderr and words in res.stderr and str(path) in res.stderr
+
+
+def test_sizes_left_by_streaming_writers_still_read_to_the_end(tmp_path: Path) -> None:
+    for size in (0, 0x7FFFFFFF, 0xFFFFFFFF):
+        pcm, info = read_wav(_header_says(tmp_path, f"stream-{size}.wav", data_size=size))
+        assert info.frames == 16000 and len(pcm) == 32000
+    pcm, info = read_wav(_header_says(tmp_path, "stereo-192k.wav", rate=192000, channels=2, audio_bytes=768000))
+    assert info.sample_rate == 192000 and info.frames == 192000 and len(pcm) == 32000

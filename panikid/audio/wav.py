@@ -1,10 +1,13 @@
 """WAV files in and out.
 
 ``read_wav`` takes any common WAV (PCM 8/16/24/32-bit, IEEE float 32/64-bit,
-WAVE_FORMAT_EXTENSIBLE, any rate, any channel count) and returns 16 kHz mono
+WAVE_FORMAT_EXTENSIBLE, 8 to 192 kHz, 1 to 32 channels) and returns 16 kHz mono
 s16le, the format of everything inside the pipeline. It parses the RIFF
 chunks itself because the standard library's ``wave`` module rejects float
-WAVs. Every problem is an ``AudioInputError`` that names the file.
+WAVs. The header is read and checked first (rate, channels, sample width, and
+a data size the file can hold), before any audio is read or converted: a
+corrupt header costs an error message, not the memory of the machine. Every
+problem is an ``AudioInputError`` that names the file and the field.
 
 ``WavWriter`` writes mono s16le incrementally and keeps the file valid: the
 header is rewritten on every ``flush`` and on ``close``.
@@ -17,6 +20,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 import numpy as np
 
@@ -29,6 +33,13 @@ WAVE_FORMAT_IEEE_FLOAT = 0x0003
 WAVE_FORMAT_EXTENSIBLE = 0xFFFE
 _FORMAT_NAMES = {0x0002: "MS ADPCM", 0x0006: "A-law", 0x0007: "mu-law", 0x0011: "IMA ADPCM", 0x0055: "MP3"}
 _CONVERT_HINT = "convert it with e.g. `sox IN -r 16000 -c 1 -b 16 OUT.wav`"
+MIN_RATE, MAX_RATE = 8000, 192000
+MAX_CHANNELS = 32
+MAX_FMT_BYTES = 1024
+"""A fmt chunk is 16 to 40 bytes; anything much larger is not one."""
+UNKNOWN_SIZE = 0x7F000000
+"""A data size of 0, or of this or more (0x7FFFFFFF, 0xFFFFFFFF), is what writers that stream
+(or never finished) leave in the header: the audio then runs to the end of the file."""
 
 
 class AudioInputError(Exception):
@@ -63,34 +74,68 @@ def _sniff(head: bytes) -> str:
     return f"it starts with {head[:12]!r}"
 
 
-def _chunks(data: bytes, path: Path) -> dict[bytes, bytes]:
-    """RIFF chunks by id. A data chunk whose size is unset or too large (a
-    writer that never finished) runs to the end of the file."""
-    chunks: dict[bytes, bytes] = {}
+def _invalid(path: Path, what: str) -> AudioInputError:
+    return AudioInputError(f"input file {path} is not a valid WAV file: {what}")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    fmt: bytes
+    data_offset: int
+    data_bytes: int
+
+
+def _scan(f: BinaryIO, path: Path, file_size: int) -> _Layout:
+    """Where the fmt and data chunks are, reading chunk headers only."""
+    fmt: bytes | None = None
+    data: tuple[int, int] | None = None
     pos = 12
-    while pos + 8 <= len(data):
-        cid, size = struct.unpack_from("<4sI", data, pos)
-        body_start = pos + 8
-        end = body_start + size
-        if cid == b"data" and (size in (0, 0xFFFFFFFF) or end > len(data)):
-            end = len(data)
-        chunks.setdefault(cid, data[body_start:end])
-        pos = end + (size & 1)
-    return chunks
+    while pos + 8 <= file_size:
+        f.seek(pos)
+        cid, size = struct.unpack("<4sI", f.read(8))
+        body = pos + 8
+        available = file_size - body
+        if cid == b"fmt " and fmt is None:
+            if size > MAX_FMT_BYTES or size > available:
+                raise _invalid(path, f"its fmt chunk claims {size} bytes (a fmt chunk has 16 to 40)")
+            fmt = f.read(size)
+        elif cid == b"data" and data is None:
+            if size == 0 or size >= UNKNOWN_SIZE:
+                size = available  # a writer that streamed or never finished: up to the end
+            elif size > available:
+                raise _invalid(path, f"its data chunk claims {size} bytes of audio but the file holds only "
+                                     f"{available} after the header (a truncated file or a corrupt header)")
+            data = (body, size)
+        pos = body + size + (size & 1)
+    if fmt is None:
+        raise _invalid(path, "it has no fmt chunk")
+    if data is None:
+        raise _invalid(path, "it has no data chunk")
+    return _Layout(fmt, *data)
 
 
-def _decode(path: Path, fmt: bytes, body: bytes) -> tuple[np.ndarray, WavInfo]:
+@dataclass(frozen=True)
+class _Format:
+    encoding: str
+    channels: int
+    rate: int
+    bits: int
+    frame_bytes: int
+
+
+def _format(path: Path, fmt: bytes) -> _Format:
+    """The fmt chunk, checked against what a microphone recording can be."""
     if len(fmt) < 16:
-        raise AudioInputError(f"input file {path} is not a valid WAV file: its fmt chunk is truncated")
+        raise _invalid(path, "its fmt chunk is truncated")
     tag, channels, rate, _, block_align, bits = struct.unpack_from("<HHIIHH", fmt, 0)
     if tag == WAVE_FORMAT_EXTENSIBLE:
         if len(fmt) < 26:
-            raise AudioInputError(f"input file {path} is not a valid WAV file: truncated extensible header")
+            raise _invalid(path, "truncated extensible header")
         tag = struct.unpack_from("<H", fmt, 24)[0]  # first two bytes of the sub-format GUID
-    if channels < 1 or rate < 1 or bits < 1:
-        raise AudioInputError(
-            f"input file {path} is not a valid WAV file: {channels} channel(s), {rate} Hz, {bits} bits"
-        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise _invalid(path, f"its header says {channels} channel(s); allowed: 1 to {MAX_CHANNELS}")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise _invalid(path, f"its header says a sample rate of {rate} Hz; allowed: {MIN_RATE} to {MAX_RATE} Hz")
     if tag == WAVE_FORMAT_PCM and bits in (8, 16, 24, 32):
         encoding = "pcm"
     elif tag == WAVE_FORMAT_IEEE_FLOAT and bits in (32, 64):
@@ -101,27 +146,34 @@ def _decode(path: Path, fmt: bytes, body: bytes) -> tuple[np.ndarray, WavInfo]:
             f"input file {path} uses an unsupported WAV encoding ({what}, {bits}-bit); "
             f"supported: PCM 8/16/24/32-bit and float 32/64-bit; {_CONVERT_HINT}"
         )
-    width = bits // 8
-    frame_bytes = max(block_align, width * channels)
-    n = len(body) // frame_bytes
-    raw = body[: n * frame_bytes]
-    if frame_bytes != width * channels:  # padded frames: keep the samples only
-        raw = b"".join(raw[i * frame_bytes : i * frame_bytes + width * channels] for i in range(n))
-    if encoding == "float":
-        x = np.frombuffer(raw, dtype="<f4" if bits == 32 else "<f8").astype(np.float32)
+    sample_bytes = bits // 8 * channels
+    if block_align not in (0, sample_bytes) and not sample_bytes < block_align <= 8 * channels:
+        raise _invalid(path, f"its header says {block_align} byte(s) per frame; {channels} channel(s) of "
+                             f"{bits} bits take {sample_bytes}")
+    return _Format(encoding, channels, rate, bits, max(block_align, sample_bytes))
+
+
+def _decode(path: Path, f: _Format, body: bytes) -> tuple[np.ndarray, WavInfo]:
+    width = f.bits // 8
+    n = len(body) // f.frame_bytes
+    raw = body[: n * f.frame_bytes]
+    if f.frame_bytes != width * f.channels:  # padded frames: keep the samples only
+        raw = np.frombuffer(raw, dtype=np.uint8).reshape(n, f.frame_bytes)[:, : width * f.channels].tobytes()
+    if f.encoding == "float":
+        x = np.frombuffer(raw, dtype="<f4" if f.bits == 32 else "<f8").astype(np.float32)
         x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
-    elif bits == 8:
+    elif f.bits == 8:
         x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif bits == 16:
+    elif f.bits == 16:
         x = int_to_float(np.frombuffer(raw, dtype="<i2"), 16)
-    elif bits == 24:
+    elif f.bits == 24:
         b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
         v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
         x = int_to_float(np.where(v >= 1 << 23, v - (1 << 24), v), 24)
     else:
         x = int_to_float(np.frombuffer(raw, dtype="<i4"), 32)
-    info = WavInfo(str(path), rate, channels, bits, encoding, n)
-    return x.reshape(n, channels), info
+    info = WavInfo(str(path), f.rate, f.channels, f.bits, f.encoding, n)
+    return x.reshape(n, f.channels), info
 
 
 def read_wav(path: str | os.PathLike[str]) -> tuple[bytes, WavInfo]:
@@ -132,23 +184,22 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[bytes, WavInfo]:
     if not p.is_file():
         raise AudioInputError(f"input file {p} is not a file")
     try:
-        data = p.read_bytes()
+        with open(p, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(16)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+                raise AudioInputError(f"input file {p} is not a WAV file ({_sniff(head)}); {_CONVERT_HINT}")
+            if head[:4] == b"RIFX":
+                raise AudioInputError(
+                    f"input file {p} is a big-endian (RIFX) WAV, which is not supported; {_CONVERT_HINT}"
+                )
+            layout = _scan(f, p, size)
+            fmt = _format(p, layout.fmt)  # checked before a byte of audio is read
+            f.seek(layout.data_offset)
+            body = f.read(layout.data_bytes)
     except OSError as exc:
         raise AudioInputError(f"cannot read input file {p}: {exc.strerror or exc}") from None
-    if len(data) < 12 or data[:4] not in (b"RIFF", b"RIFX") or data[8:12] != b"WAVE":
-        raise AudioInputError(
-            f"input file {p} is not a WAV file ({_sniff(data[:16])}); {_CONVERT_HINT}"
-        )
-    if data[:4] == b"RIFX":
-        raise AudioInputError(
-            f"input file {p} is a big-endian (RIFX) WAV, which is not supported; {_CONVERT_HINT}"
-        )
-    chunks = _chunks(data, p)
-    if b"fmt " not in chunks:
-        raise AudioInputError(f"input file {p} is not a valid WAV file: it has no fmt chunk")
-    if b"data" not in chunks:
-        raise AudioInputError(f"input file {p} is not a valid WAV file: it has no data chunk")
-    x, info = _decode(p, chunks[b"fmt "], chunks[b"data"])
+    x, info = _decode(p, fmt, body)
     if info.frames == 0:
         raise AudioInputError(f"input file {p} contains no audio (an empty WAV)")
     mono = downmix(x)
