@@ -41,8 +41,15 @@ def _check_models(cfg: Config) -> list[Finding]:
             out.append(Finding(True, f"{key} = {spec}", str(path)))
         except models.ModelError as exc:
             out.append(Finding(False, f"{key} = {spec}", str(exc), f"fix {key} in {cfg.source}"))
-    from .wake_engines import WakeModelError, find_model
+    from .wake_engines import WakeModelError, check_custom_dir, find_model
 
+    if cfg.wake.custom_models_dir:
+        try:
+            check_custom_dir(cfg.wake.custom_models_dir)
+            out.append(Finding(True, f"wake.custom_models_dir = {cfg.wake.custom_models_dir}"))
+        except WakeModelError as exc:
+            out.append(Finding(False, f"wake.custom_models_dir = {cfg.wake.custom_models_dir}", str(exc),
+                               f"fix wake.custom_models_dir in {cfg.source}"))
     for name in cfg.wake.models:
         try:
             out.append(Finding(True, f"wake word {name} ({cfg.wake.engine})",

@@ -168,7 +168,22 @@ def find_model(engine: str, name: str, custom_dir: str = "") -> Path:
     )
 
 
+def check_custom_dir(custom_dir: str) -> None:
+    """``wake.custom_models_dir``, when set, must be a directory: a typo there would
+    otherwise go unnoticed for as long as the wake words are built-in ones."""
+    if not custom_dir:
+        return
+    path = Path(custom_dir).expanduser()
+    if not path.exists():
+        raise WakeModelError(f"wake.custom_models_dir: {path} does not exist; create it (with the models in it) "
+                             "or set it to \"\" to use the built-in wake words only")
+    if not path.is_dir():
+        raise WakeModelError(f"wake.custom_models_dir: {path} is not a directory; give the directory that "
+                             "holds the models (name.json + name.tflite, or name.tflite)")
+
+
 def load_engines(engine: str, names: list[str], custom_dir: str = "") -> list[WakeEngine]:
+    check_custom_dir(custom_dir)
     engines: list[WakeEngine] = []
     for name in names:
         path = find_model(engine, name, custom_dir)
