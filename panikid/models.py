@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from panikid.config import ModelsConfig
 
 ROLE_KEYS: dict[str, str] = {
-    "wake": "wake.models", "vad": "vad.engine", "stt": "stt.model", "tts": "tts.voice", "llm": "llm.model",
+    "wake": "wake.models", "vad": "vad.engine", "turn": "turn.model", "stt": "stt.model", "tts": "tts.voice",
+    "llm": "llm.model",
 }
 DEFAULT_CACHE_DIR = "~/.cache/panikid/models"
 # The files faster-whisper itself fetches from a CTranslate2 Whisper repository.
@@ -203,7 +204,7 @@ def _check_kind(role: str, key: str, path: Path) -> Path:
             problem = "is not a piper voice (an .onnx file with its .onnx.json beside it)"
         elif not path.with_name(path.name + ".json").is_file():
             problem = f"has no voice config {path.name}.json beside it"
-    elif role == "vad" and path.suffix != ".onnx":
+    elif role in ("vad", "turn") and path.suffix != ".onnx":
         problem = "is not an .onnx model"
     elif role == "wake" and path.suffix not in (".tflite", ".json"):
         problem = "is not a wake word model (.tflite, or a microWakeWord .json with its .tflite)"
