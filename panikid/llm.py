@@ -20,6 +20,7 @@ from typing import Protocol
 
 from . import events as ev
 from .brains import intents as intents_mod
+from .brains import unhandled
 from .brains.actions import UserAction, match_action, run_action
 from .brains.context import Conversation, spoken_part
 from .brains.factory import policy_for
@@ -191,37 +192,53 @@ class AssistantProcessor(FrameProcessor):
             return await self._answer_user_action(turn, action)
         if self.intents is not None and (intent := intents_mod.match(text)) is not None:
             return await self._answer_intent(turn, text, intent)
+        if (request := unhandled.match(text)) is not None:
+            return await self._answer_unhandled(turn, request)
         started = time.perf_counter()
         ttft_ms: float | None = None
         parts: list[str] = []
+
+        def publish_reply(backend_name: str, **extra: object) -> str:
+            outcome = self.backend.last if isinstance(self.backend, Router) else None
+            reply = "".join(parts).strip()
+            self.events.publish(
+                ev.REPLY, turn=turn, text=reply,
+                backend=backend_name or (outcome.backend if outcome and outcome.backend else "none"),
+                fallback_reason=outcome.fallback_reason if outcome else None,
+                llm_ttft_ms=round(ttft_ms, 1) if ttft_ms is not None else None,
+                llm_ms=round((time.perf_counter() - started) * 1000, 1), pieces=len(parts), **extra,
+            )
+            return reply
+
         await self.push_frame(LLMResponseStartFrame(turn))
         messages = self.messages_for(text)
-        async for piece in self._stream(messages):
-            if ttft_ms is None:
-                ttft_ms = (time.perf_counter() - started) * 1000
-            parts.append(piece)
-            await self.push_frame(LLMTextFrame(turn, piece))
-        outcome: Outcome | None = getattr(self.backend, "last", None) if isinstance(self.backend, Router) else None
-        backend_name = outcome.backend if outcome and outcome.backend else self.backend.name
-        if outcome is not None and outcome.tool_calls:
-            for said in await self._run_tool_calls(turn, outcome.tool_calls):
-                said = (" " if parts else "") + said
-                parts.append(said)
-                await self.push_frame(LLMTextFrame(turn, said))
-        if outcome is not None and outcome.error is not None:
-            self.report_error(f"{outcome.error.reason}: {outcome.error}", turn=turn)
-            if not parts:
-                parts.append(APOLOGY)
-                backend_name = "none"
-                await self.push_frame(LLMTextFrame(turn, APOLOGY))
-        reply = "".join(parts).strip()
-        total_ms = (time.perf_counter() - started) * 1000
-        self.events.publish(
-            ev.REPLY, turn=turn, text=reply, backend=backend_name,
-            fallback_reason=outcome.fallback_reason if outcome else None,
-            llm_ttft_ms=round(ttft_ms, 1) if ttft_ms is not None else None,
-            llm_ms=round(total_ms, 1), pieces=len(parts),
-        )
+        try:
+            async for piece in self._stream(messages):
+                if ttft_ms is None:
+                    ttft_ms = (time.perf_counter() - started) * 1000
+                parts.append(piece)
+                await self.push_frame(LLMTextFrame(turn, piece))
+            outcome: Outcome | None = self.backend.last if isinstance(self.backend, Router) else None
+            backend_name = outcome.backend if outcome and outcome.backend else self.backend.name
+            if outcome is not None and outcome.tool_calls:
+                for said in await self._run_tool_calls(turn, outcome.tool_calls):
+                    said = (" " if parts else "") + said
+                    parts.append(said)
+                    await self.push_frame(LLMTextFrame(turn, said))
+            if outcome is not None and outcome.error is not None:
+                self.report_error(f"{outcome.error.reason}: {outcome.error}", turn=turn)
+                if not parts:
+                    parts.append(APOLOGY)
+                    backend_name = "none"
+                    await self.push_frame(LLMTextFrame(turn, APOLOGY))
+        except asyncio.CancelledError:
+            # Cut while the reply was being written (a wake word, a stop): the reply event still
+            # says what was produced, and that it was cut. Which brain it was, the router knows
+            # once a sentence was released.
+            local = None if isinstance(self.backend, Router) else self.backend.name
+            publish_reply(local or "", interrupted=True)
+            raise
+        reply = publish_reply(backend_name)
         await self.push_frame(LLMResponseEndFrame(turn, reply))
         await self._remember(turn, text, reply)
         return reply
@@ -273,6 +290,12 @@ class AssistantProcessor(FrameProcessor):
             self.report_error(f"action {action.topic}: {exc}", turn=turn)
             text = "Sorry, I could not do that."
         return await self._say_instant(turn, text, "user_action")
+
+    async def _answer_unhandled(self, turn: int, request: unhandled.DeviceRequest) -> str:
+        """A device nothing here controls: say so (a small model would invent an answer) and
+        publish the request, for an automation (Home Assistant, Node-RED) to carry out."""
+        self.events.publish(ev.UNHANDLED, turn=turn, text=request.text, what=request.what, how=request.how)
+        return await self._say_instant(turn, request.reply, "unhandled")
 
     async def _say_instant(self, turn: int, text: str, intent: str) -> str:
         await self.push_frame(LLMResponseStartFrame(turn))

@@ -179,6 +179,11 @@ def test_follow_up_question_needs_no_wake_word(speech_dir: Path, tmp_path: Path)
     transcripts = [e["text"].lower() for e in res.of_type("transcript")]
     assert len(transcripts) == 2 and "germany" in transcripts[1], transcripts
     assert [e.get("follow_up") for e in res.of_type("listen")][:1] == [True]
+    # While it waits for the follow-up question, its state says so (not idle).
+    first_stop = next(i for i, e in enumerate(res.events) if e["type"] == "audio_stopped")
+    second = next(i for i, e in enumerate(res.events) if e["type"] == "transcript" and "germany" in e["text"].lower())
+    states = [e["state"] for e in res.events[first_stop:second] if e["type"] == "state"]
+    assert states and states[-1] == "listening", states
     # After the follow-up's answer, nothing more is said: the window closes with no_speech.
     assert res.of_type("no_speech"), [e["type"] for e in res.events]
     # Without follow-up mode the second question is ignored.
