@@ -7,6 +7,15 @@ ramble at nothing. ``judge`` decides from the decoder's own confidence (the
 no-speech probability, the average log-probability of the tokens, the
 compression ratio of the text: a loop repeats itself) and from how much
 speech VAD heard, and names the reason when it refuses.
+
+The thresholds were chosen on 720 spoken commands (24 commands, three piper
+and three espeak-ng voices, clean and in pink noise and babble at 10 and 5 dB
+SNR) and 105 clips with no command in them (the wake word's tail, pink noise
+bursts, breaths, babble, silence), transcribed by tiny.en: 3 of the 432
+correctly transcribed commands are refused (a noisy "Stop."), 42 of the 288
+misheard ones (better "I didn't catch that" than an answer to the wrong
+question), and 2 of the 105 non-commands get through (fragments of the wake
+word, which the turn detector cuts off before they get here).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ NO_SPEECH_PROB = 0.6
 """Whisper's no-speech probability above which a low-confidence text is taken for silence."""
 LOW_CONFIDENCE_LOGPROB = -0.55
 """Average token log-probability below which a text Whisper thinks may be silence is refused."""
-UNSURE_LOGPROB = -1.0
+UNSURE_LOGPROB = -1.4
 """Average token log-probability below which any text is refused (a guess, not a hearing)."""
 MAX_COMPRESSION_RATIO = 2.4
 """Text that compresses better than this repeats itself: a decoding loop (faster-whisper's own bound)."""
