@@ -20,7 +20,7 @@ i.e. ``transformers.WhisperFeatureExtractor(chunk_length=8)`` with ``do_normaliz
 
 On noise, silence and speech these features equal transformers' bit for bit (its numpy path),
 so the model gives the same probabilities. A call costs the features (~5 ms) and one run
-of the 8 MB int8 encoder (~45 ms on one x86 core): run it in a worker thread, not on the event loop.
+of the 8 MB int8 encoder (~50 ms of one x86 core): run it in a worker thread, not on the event loop.
 The model hears hesitation ("set a timer for, um") clearly; a bare unfinished phrase spoken with
 a falling, sentence-final voice often still sounds complete to it (tests/test_smart_turn.py).
 """
