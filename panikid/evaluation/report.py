@@ -78,6 +78,9 @@ def build(items: list[Item], negatives: list[Item], header: dict[str, Any],
         "by_pause": _ordered(_group(items, _pause), float),
         "by_condition": _ordered(_group(items, lambda i: i["condition"]), lambda k: _COND_ORDER.get(k, 99)),
         "by_voice": _ordered(_group(items, lambda i: i["voice_group"]), str),
+        # What each voice does without noise: the honest wake rate of a voice.
+        "by_voice_clean": _ordered(_group([i for i in items if i["condition"] == "clean"],
+                                          lambda i: i["voice_group"]), str),
         "by_command_kind": _ordered(_group(items, lambda i: i["command_kind"]), str),
         "by_hesitation": _ordered(_group(items, lambda i: i["hesitation"]), str),
         "by_pause_condition": _ordered(_group(items, lambda i: f"{_pause(i)} | {i['condition']}"),
@@ -119,6 +122,7 @@ def format_text(report: dict[str, Any]) -> str:
     out += _table("pause (s)", report["by_pause"], latency)
     out += _table("condition", report["by_condition"], latency)
     out += _table("voice", report["by_voice"], latency)
+    out += _table("voice, clean only", report["by_voice_clean"], latency)
     out += _table("command kind", report["by_command_kind"], latency)
     out += _table("hesitation", report["by_hesitation"], latency)
     conds = [c.label for c in CONDITIONS if any(k.endswith(f"| {c.label}") for k in report["by_pause_condition"])]
