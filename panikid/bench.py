@@ -250,6 +250,7 @@ def measure(cfg: Config, turns: int = 5, idle_seconds: float = 10.0) -> dict[str
         _progress("measuring the fallback from a dead cloud")
         dead = _dead_cloud(cfg, comps)
     eos = [t["eos_to_first_audio_ms"] for t in voice if t.get("eos_to_first_audio_ms") is not None]
+    felt = [t["speech_end_to_first_audio_ms"] for t in voice if t.get("speech_end_to_first_audio_ms") is not None]
     return {
         "panikid": __version__,
         "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "arch": platform.machine(),
@@ -259,6 +260,12 @@ def measure(cfg: Config, turns: int = 5, idle_seconds: float = 10.0) -> dict[str
         "model_load_s": round(load_s, 2),
         "turns_requested": len(questions),
         "turns_completed": len(voice),
+        "speech_end_to_first_audio_ms": _stats(felt),
+        "speech_end_to_first_audio_ms_by_backend": {
+            backend: _stats([t["speech_end_to_first_audio_ms"] for t in voice
+                             if t.get("backend") == backend and t.get("speech_end_to_first_audio_ms") is not None])
+            for backend in sorted({str(t.get("backend")) for t in voice})
+        },
         "eos_to_first_audio_ms": _stats(eos),
         "eos_to_first_audio_ms_by_backend": {
             backend: _stats([t["eos_to_first_audio_ms"] for t in voice
@@ -289,7 +296,10 @@ def format_table(r: dict[str, Any]) -> str:
         ("models", ", ".join(f"{k}={v}" for k, v in r["models"].items())),
         ("model load", f"{r['model_load_s']} s"),
         ("voice turns", f"{r['turns_completed']} of {r['turns_requested']} completed"),
-        ("end of speech -> first audio", ms("eos_to_first_audio_ms")),
+        ("end of the last word -> first audio", ms("speech_end_to_first_audio_ms")),
+        *[(f"  answered by {b}", f"median {st['median']} ms, p95 {st['p95']} ms (n={st['n']})")
+          for b, st in r["speech_end_to_first_audio_ms_by_backend"].items()],
+        ("end of speech decided -> first audio", ms("eos_to_first_audio_ms")),
         *[(f"  answered by {b}", f"median {st['median']} ms, p95 {st['p95']} ms (n={st['n']})")
           for b, st in r["eos_to_first_audio_ms_by_backend"].items()],
         ("  of which STT", ms("stt_ms_in_turn")),

@@ -19,6 +19,7 @@ from .config import Config
 from .llm import LlamaCppBackend, LLMBackend, leading_prompt
 from .llm import system_prompt as dated_prompt
 from .segmenter import EndOfTurnSegmenter
+from .smart_turn import SmartTurnModel
 from .stt import WhisperEngine
 from .tts import PiperEngine
 from .vad import SileroVad, VadEngine, WebRtcVad
@@ -43,6 +44,8 @@ class Components:
     """Local model plus the configured cloud provider, per router.policy."""
     cues: dict[str, Cue | None] = field(default_factory=dict)
     """The configured cues (wake, end, error) at the voice's rate; None where turned off."""
+    turn_model: SmartTurnModel | None = None
+    """The end-of-turn model (turn.model), or None: silence alone ends a turn."""
 
     def warm_up(self, system_prompt: str) -> None:
         """Run each model once so the first turn is as fast as the others (blocking).
@@ -55,6 +58,8 @@ class Components:
 
         started = time.perf_counter()
         self.stt.transcribe(bytes(16000 * 2))
+        if self.turn_model is not None:
+            self.turn_model.probability(bytes(16000 * 2))
         messages = [{"role": "system", "content": dated_prompt(system_prompt)}, {"role": "user", "content": "Hi."}]
         for _ in self.llm.stream(messages, threading.Event()):
             break
@@ -62,8 +67,14 @@ class Components:
         self.load_seconds["warm_up"] = round(time.perf_counter() - started, 3)
 
     def segmenter(self, cfg: Config) -> EndOfTurnSegmenter:
-        v = cfg.vad
-        return EndOfTurnSegmenter(v.speech_seconds, v.silence_seconds, v.max_seconds, v.no_speech_seconds)
+        return segmenter_for(cfg, self.turn_model is not None)
+
+
+def segmenter_for(cfg: Config, with_model: bool) -> EndOfTurnSegmenter:
+    """With an end-of-turn model, silence only ends the turns the model calls unfinished."""
+    v = cfg.vad
+    silence = cfg.turn.max_pause_seconds if with_model else v.silence_seconds
+    return EndOfTurnSegmenter(v.speech_seconds, silence, v.max_seconds, v.no_speech_seconds)
 
 
 def _timed(times: dict[str, float], key: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -116,6 +127,16 @@ def load_router(cfg: Config, local: LLMBackend | None) -> Router:
         return build_router(cfg, local)
     except BrainsConfigError as exc:
         raise ComponentError(str(exc)) from exc
+
+
+def load_turn_model(cfg: Config) -> SmartTurnModel | None:
+    if cfg.turn.model == "none":
+        return None
+    path = models.resolve("turn", cfg.turn.model, cfg.models)
+    try:
+        return SmartTurnModel(path, cfg.turn.threads)
+    except Exception as exc:  # onnxruntime raises its own types for a bad file
+        raise ComponentError(f"turn.model: cannot load {path}: {exc}") from exc
 
 
 def load_cues(cfg: Config, sample_rate: int) -> dict[str, Cue | None]:
@@ -191,9 +212,11 @@ def load_all(cfg: Config) -> Components:
         stt = _timed(times, "stt", load_stt, cfg)
         llm = _timed(times, "llm", load_llm, cfg)
         tts = _timed(times, "tts", load_tts, cfg)
+        turn_model = _timed(times, "turn", load_turn_model, cfg)
     except models.ModelError as exc:
         raise ComponentError(str(exc)) from exc
-    comps = Components(wake, vad, stt, llm, tts, times, load_router(cfg, llm), load_cues(cfg, tts.sample_rate))
+    comps = Components(wake, vad, stt, llm, tts, times, load_router(cfg, llm), load_cues(cfg, tts.sample_rate),
+                       turn_model)
     comps.warm_up(leading_prompt(cfg.llm.system_prompt, cfg.context.persona))
     release_free_memory()
     log.info("models loaded in %s", times)

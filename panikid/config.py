@@ -80,6 +80,15 @@ class VadConfig:
 
 
 @dataclass(frozen=True)
+class TurnConfig:
+    model: str = _opt("none", "End-of-turn model, asked at each short pause whether the sentence sounds finished: 'smart-turn-v3.2' (bundled), an .onnx path, or 'none' (the turn ends after vad.silence_seconds of silence).")
+    pause_seconds: float = _opt(0.2, "Pause after which the model is asked.", min=0.05, max=2.0)
+    threshold: float = _opt(0.5, "The model's probability above which the turn is complete.", min=0.01, max=0.99)
+    max_pause_seconds: float = _opt(1.6, "With a model: the longest pause waited out when the sentence sounds unfinished ('set a timer for ... ten minutes').", min=0.2, max=10.0)
+    threads: int = _opt(1, "CPU threads of the model.", min=1, max=64)
+
+
+@dataclass(frozen=True)
 class SttConfig:
     model: str = _opt("tiny.en", "Whisper model: 'tiny.en' (bundled), a CTranslate2 model directory, or 'hf:owner/name'.")
     language: str = _opt("en", "Spoken language (ISO code).", pattern=r"^[a-z]{2,3}$")
@@ -211,6 +220,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     wake: WakeConfig = field(default_factory=WakeConfig)
     vad: VadConfig = field(default_factory=VadConfig)
+    turn: TurnConfig = field(default_factory=TurnConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)

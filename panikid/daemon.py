@@ -16,7 +16,7 @@ from typing import IO, Protocol, TypeVar
 from . import events as ev
 from .assembly import RunOptions, build_pipeline, make_transports
 from .brains.intents import Action
-from .components import Components, load_all, release_free_memory
+from .components import Components, load_all, release_free_memory, segmenter_for
 from .config import Config
 from .events import Event, EventBus, Subscription
 from .frames import (
@@ -274,10 +274,11 @@ class Daemon:
                 p.detector.threshold = t if t > 0 else min(e.default_threshold for e in p.engines)
                 p.detector.cooldown_seconds = self.cfg.wake.cooldown_seconds
             elif isinstance(p, TurnDetector):
-                v = self.cfg.vad
-                p.segmenter.speech_seconds, p.segmenter.silence_seconds = v.speech_seconds, v.silence_seconds
-                p.segmenter.max_seconds, p.segmenter.no_speech_seconds = v.max_seconds, v.no_speech_seconds
-                p.pre_roll = v.pre_roll_seconds
+                fresh = segmenter_for(self.cfg, p.turn_model is not None)
+                p.segmenter.speech_seconds, p.segmenter.silence_seconds = fresh.speech_seconds, fresh.silence_seconds
+                p.segmenter.max_seconds, p.segmenter.no_speech_seconds = fresh.max_seconds, fresh.no_speech_seconds
+                p.pre_roll = self.cfg.vad.pre_roll_seconds
+                p.model_pause, p.model_threshold = self.cfg.turn.pause_seconds, self.cfg.turn.threshold
             elif isinstance(p, AssistantProcessor):
                 p.prompt = self.cfg.llm.system_prompt
         if self.cfg.audio.volume != self.volume:

@@ -148,6 +148,14 @@ class UtteranceFrame(DataFrame):
 
 
 @dataclass(frozen=True)
+class SpeculationFrame(DataFrame):
+    """The utterance so far, at a pause: transcribed ahead, in case the turn ends there."""
+
+    turn: int
+    pcm: bytes
+
+
+@dataclass(frozen=True)
 class TranscriptionFrame(DataFrame):
     turn: int
     text: str

@@ -48,6 +48,11 @@ class EndOfTurnSegmenter:
         self.voiced_seconds = 0.0
         """Seconds of speech chunks since speech started (the pauses not counted)."""
 
+    @property
+    def pause_seconds(self) -> float:
+        """How long the user has been silent since their last speech (0 before speech started)."""
+        return self._silence_run if self.in_speech else 0.0
+
     def process(self, chunk_seconds: float, is_speech: bool) -> Segment | None:
         if self.done:
             return None

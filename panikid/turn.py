@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections import deque
+from typing import Protocol
 
 from . import events as ev
 from .frames import (
@@ -29,6 +31,7 @@ from .frames import (
     ListenFrame,
     ListeningFrame,
     MuteFrame,
+    SpeculationFrame,
     SystemFrame,
     TurnAbandonedFrame,
     UserStartedSpeakingFrame,
@@ -57,6 +60,16 @@ CUE_ECHO_SECONDS = 0.3
 """After a cue starts, how long its sound may still reach the microphone (output latency and the room)."""
 OFFSET_FRAMES = 64
 """Input frames over which the stream-time-to-clock offset is estimated (their least delayed one)."""
+MODEL_LEAD_SECONDS = 0.5
+"""The end-of-turn model hears this much before the speech started (as Pipecat feeds Smart Turn)."""
+SPECULATE_SECONDS = 0.2
+"""At a pause this long the utterance so far is sent to speech-to-text ahead (reused if the turn ends there)."""
+
+
+class EndOfTurnModel(Protocol):
+    """Does the turn so far sound finished? (blocking: run in a worker thread)"""
+
+    def probability(self, pcm16: bytes) -> float: ...
 
 _turn_ids = itertools.count(1)
 
@@ -72,6 +85,9 @@ class TurnDetector(FrameProcessor):
         segmenter: EndOfTurnSegmenter,
         pre_roll_seconds: float = 0.0,
         cue_seconds: float = 0.0,
+        turn_model: EndOfTurnModel | None = None,
+        model_pause_seconds: float = 0.2,
+        model_threshold: float = 0.5,
     ) -> None:
         super().__init__("turn")
         self.vad = vad
@@ -79,6 +95,12 @@ class TurnDetector(FrameProcessor):
         self.pre_roll = pre_roll_seconds
         self.cue_seconds = cue_seconds
         """Length of the cue played when a turn starts (0: none), hidden from the segmenter."""
+        self.turn_model = turn_model
+        """Asked at each pause of ``model_pause_seconds`` whether the turn is over; the segmenter's
+        silence then only ends a turn the model thinks unfinished."""
+        self.model_pause = model_pause_seconds
+        self.model_threshold = model_threshold
+        self._pause_acted: tuple[float | None, float | None] = (None, None)  # (speculated, asked) at speech_end
         self.muted = False
         self._chunker = VadChunker(vad.frame_samples)
         self._ring = bytearray()
@@ -156,6 +178,7 @@ class TurnDetector(FrameProcessor):
         self._chunker.reset()
         self.vad.reset()
         self._held = []
+        self._pause_acted = (None, None)
         ring_end = self._ring_start + len(self._ring) // 2
         start = ring_end if start_t is None else min(max(round(start_t * SAMPLE_RATE), self._ring_start), ring_end)
         backlog = bytes(self._ring[(start - self._ring_start) * 2 :])
@@ -232,6 +255,38 @@ class TurnDetector(FrameProcessor):
         seg = self.segmenter.process(self._frame_s, speech)
         if seg is not None:
             await self._on_segment(seg)
+        elif not speech and self.segmenter.in_speech:
+            await self._at_pause()
+
+    async def _at_pause(self) -> None:
+        """A pause in the user's speech: transcribe ahead, and ask the end-of-turn model."""
+        seg = self.segmenter
+        speculated, asked = self._pause_acted
+        pause = seg.pause_seconds
+        if pause >= SPECULATE_SECONDS - 1e-9 and speculated != seg.speech_end:
+            self._pause_acted = speculated, asked = seg.speech_end, asked
+            await self.push_frame(SpeculationFrame(self._turn, self._utterance_pcm()))
+        if self.turn_model is None or pause < self.model_pause - 1e-9 or asked == seg.speech_end:
+            return
+        self._pause_acted = speculated, seg.speech_end
+        turn, model = self._turn, self.turn_model
+        pcm = self._utterance_pcm(with_pause=True, lead=MODEL_LEAD_SECONDS)
+        started = time.perf_counter()
+        p = await self.run_blocking(model.probability, pcm)
+        log.debug("turn %d: end-of-turn probability %.2f after a %.2f s pause (%.0f ms)", turn, p, pause,
+                  (time.perf_counter() - started) * 1000)
+        if self._turn == turn and p >= self.model_threshold:
+            await self._complete(reason="turn_model", turn_model_probability=round(p, 3))
+
+    def _utterance_pcm(self, with_pause: bool = False, lead: float = LEAD_SECONDS) -> bytes:
+        """The utterance as it would be cut now (``with_pause``: up to the latest audio)."""
+        seg = self.segmenter
+        assert seg.speech_start is not None and seg.speech_end is not None
+        first = max(0, int((seg.speech_start - lead) * SAMPLE_RATE)) * 2
+        if with_pause:
+            return bytes(self._utt[first : int(seg.elapsed * SAMPLE_RATE) * 2])
+        end = min(len(self._utt), int((seg.speech_end + TAIL_SECONDS) * SAMPLE_RATE) * 2)
+        return bytes(self._utt[first:end])
 
     def _stream_t(self, seg_t: float) -> float:
         return self._utt_start / SAMPLE_RATE + seg_t
@@ -248,13 +303,11 @@ class TurnDetector(FrameProcessor):
         elif seg is Segment.NO_SPEECH:
             await self._abandon_without_speech("no speech after the wake word")
 
-    async def _complete(self, reason: str) -> None:
+    async def _complete(self, reason: str, **extra: object) -> None:
         turn = self._turn
         seg = self.segmenter
         assert seg.speech_end is not None and seg.speech_start is not None
-        first = max(0, int((seg.speech_start - LEAD_SECONDS) * SAMPLE_RATE)) * 2
-        end = min(len(self._utt), int((seg.speech_end + TAIL_SECONDS) * SAMPLE_RATE) * 2)
-        pcm = bytes(self._utt[first:end])
+        pcm = self._utterance_pcm()
         speech_end = self._stream_t(seg.speech_end)
         clock_t = self._clock_t(speech_end)
         self.events.publish(
@@ -262,7 +315,7 @@ class TurnDetector(FrameProcessor):
             speech_seconds=round(seg.speech_end - seg.speech_start, 2),
             voiced_seconds=round(seg.voiced_seconds, 2),
             stream_t=round(speech_end, 3),
-            speech_end_t=round(clock_t, 3) if clock_t is not None else None,
+            speech_end_t=round(clock_t, 3) if clock_t is not None else None, **extra,
         )
         self._end_turn()
         await self.push_frame(UserStoppedSpeakingFrame(turn, self.events.now()))

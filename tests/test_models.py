@@ -30,7 +30,7 @@ def entry(role: str, name: str, engine: str | None = None) -> models.ManifestEnt
 # ----------------------------------------------------------------------------- manifest
 
 def test_manifest_lists_every_role_with_one_default_each() -> None:
-    assert {e.role for e in ENTRIES} == {"wake", "vad", "stt", "tts", "llm"}
+    assert {e.role for e in ENTRIES} == {"wake", "vad", "turn", "stt", "tts", "llm"}
     defaults = {e.role: e.name for e in ENTRIES if e.default}
     assert defaults == {
         "wake": "okay_nabu", "stt": "tiny.en", "tts": "en_US-joe-medium", "llm": "smollm2-135m"}

@@ -18,6 +18,7 @@ LIVE_KEYS = frozenset({
     "wake.threshold", "wake.cooldown_seconds",
     "vad.speech_seconds", "vad.silence_seconds", "vad.max_seconds", "vad.no_speech_seconds",
     "vad.pre_roll_seconds",
+    "turn.pause_seconds", "turn.threshold", "turn.max_pause_seconds",
     "llm.system_prompt",
 })
 
