@@ -55,6 +55,7 @@ class AudioConfig:
     input_sample_rate: int = _opt(0, "Capture rate; 0 = 16000 if the device takes it, else its default.", min=0, max=192000)
     output_sample_rate: int = _opt(0, "Playback rate; 0 = the voice's rate if the device takes it, else its default.", min=0, max=192000)
     frame_ms: int = _opt(30, "Capture block length in milliseconds.", choices=[20, 30, 40, 60, 80])
+    output_latency_ms: int = _opt(40, "Playback latency asked of the device: lower is heard sooner, too low crackles on a busy machine.", min=5, max=1000)
     volume: float = _opt(1.0, "Playback volume (0 to 1).", min=0.0, max=1.0)
 
 

@@ -44,7 +44,6 @@ STALL_SECONDS = 3.0
 OPEN_TIMEOUT = 15.0
 BUFFER_SECONDS = 0.5
 """Playback audio queued ahead of the device; ``write`` waits while more is queued."""
-OUTPUT_LATENCY = 0.1
 
 
 def open_backend(name: str) -> Backend:
@@ -214,6 +213,7 @@ class LocalAudioOutputTransport(OutputTransport):
         self.buffer = _PlaybackBuffer(1)
         self._resamplers: dict[int, StreamResampler] = {}
         self._unplayed = False  # audio was written since the last drain
+        self._late_reported = 0  # underflows already logged
 
     async def setup(self, events: EventBus) -> None:
         await super().setup(events)
@@ -230,7 +230,8 @@ class LocalAudioOutputTransport(OutputTransport):
         try:
             self.stream = await asyncio.wait_for(
                 asyncio.to_thread(
-                    backend.open_output, dev.index, self.rate, self.channels, blocksize, OUTPUT_LATENCY,
+                    backend.open_output, dev.index, self.rate, self.channels, blocksize,
+                    self.config.output_latency_ms / 1000,
                     self.buffer.take,
                 ),
                 OPEN_TIMEOUT,
@@ -240,7 +241,8 @@ class LocalAudioOutputTransport(OutputTransport):
             await _close(self.stream)
             self.stream = None
             raise AudioDeviceError(f"cannot open playback device {dev.index} ({dev.name!r}): {exc}") from exc
-        log.info("play on %r at %d Hz, %d channel(s)", dev.name, self.rate, self.channels)
+        log.info("play on %r at %d Hz, %d channel(s), latency %.0f ms", dev.name, self.rate, self.channels,
+                 self.stream.latency * 1000)
 
     def _convert(self, pcm: bytes, sample_rate: int, last: bool = False) -> bytes:
         x = pcm16_to_float(pcm)  # volume was applied by OutputTransport
@@ -273,6 +275,12 @@ class LocalAudioOutputTransport(OutputTransport):
         if self.stream is None or not self._unplayed:
             return
         self._unplayed = False
+        late = self.stream.late[0]
+        if late > self._late_reported:
+            log.warning("playback: the device ran dry %d time(s) during this reply (audio.output_latency_ms "
+                        "is %d; raise it if replies crackle)", late - self._late_reported,
+                        self.config.output_latency_ms)
+            self._late_reported = late
         for rate in list(self._resamplers):
             tail = self._convert(b"", rate, last=True)
             if tail:

@@ -22,6 +22,8 @@ OutputCallback = Callable[[int], bytes]
 
 class Stream(Protocol):
     latency: float
+    late: list[int]
+    """[n]: how often the device wanted audio before it was handed over (a glitch heard)."""
 
     def start(self) -> None: ...
     def close(self) -> None: ...
@@ -41,10 +43,11 @@ class Backend(Protocol):
 
 
 class _SdStream:
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, late: list[int]) -> None:
         self._stream = stream
         lat = stream.latency
         self.latency = float(lat if isinstance(lat, (int, float)) else max(lat))
+        self.late = late
 
     def start(self) -> None:
         self._stream.start()
@@ -102,28 +105,35 @@ class SoundDeviceBackend:
             self.sd.RawInputStream(
                 samplerate=rate, blocksize=blocksize, device=index, channels=channels,
                 dtype="int16", latency="high", callback=cb,
-            )
+            ),
+            [0],
         )
 
     def open_output(
         self, index: int, rate: int, channels: int, blocksize: int, latency: float, callback: OutputCallback
     ) -> Stream:
+        late = [0]
+
         def cb(outdata: Any, frames: int, time: Any, status: Any) -> None:
+            if status.output_underflow:
+                late[0] += 1
             outdata[:] = callback(len(outdata))
 
         return _SdStream(
             self.sd.RawOutputStream(
                 samplerate=rate, blocksize=blocksize, device=index, channels=channels,
                 dtype="int16", latency=latency, callback=cb,
-            )
+            ),
+            late,
         )
 
 
 class _PaStream:
-    def __init__(self, pa: Any, stream: Any, latency: float) -> None:
+    def __init__(self, pa: Any, stream: Any, latency: float, late: list[int] | None = None) -> None:
         self._pa = pa
         self._stream = stream
         self.latency = latency
+        self.late = late if late is not None else [0]
 
     def start(self) -> None:
         self._stream.start_stream()
@@ -197,17 +207,21 @@ class PyAudioBackend:
     def open_output(
         self, index: int, rate: int, channels: int, blocksize: int, latency: float, callback: OutputCallback
     ) -> Stream:
-        cont = self.pyaudio.paContinue
+        cont, underflow = self.pyaudio.paContinue, self.pyaudio.paOutputUnderflow
         frame_bytes = 2 * channels
+        late = [0]
 
         def cb(in_data: Any, frame_count: int, time_info: Any, status: int) -> tuple[bytes, int]:
+            if status & underflow:
+                late[0] += 1
             return callback(frame_count * frame_bytes), cont
 
+        # PyAudio takes no latency: PortAudio's default low output latency applies.
         stream = self.pa.open(
             format=self.pyaudio.paInt16, channels=channels, rate=rate, output=True,
             output_device_index=index, frames_per_buffer=blocksize, stream_callback=cb, start=False,
         )
-        return _PaStream(self.pa, stream, float(stream.get_output_latency()))
+        return _PaStream(self.pa, stream, float(stream.get_output_latency()), late)
 
 
 def get_backend(name: str) -> Backend:
