@@ -23,6 +23,7 @@ headers and JSON body are recorded in ``requests``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -44,6 +45,7 @@ class FakeVendor:
         self.api = "openai"  # which vendor a test's client speaks (the server answers all three, by path)
         self.status = 500
         self.hold_seconds = 0.0
+        self.hold_after_headers = False  # "hold": answer 200 and headers first, then hold (a slow model)
         self.die_after = 2
         self.tool_name = "set_timer"
         self.tool_arguments = ['{"seco', 'nds": 12', '00}']
@@ -97,12 +99,15 @@ class FakeVendor:
         if self.mode == "status":
             h._json(self.status, _error_body(api, self.status))  # type: ignore[attr-defined]
             return
-        if self.mode == "hold":
+        if self.mode == "hold" and not self.hold_after_headers:
             self.release.wait(self.hold_seconds)
         h.send_response(200)
         h.send_header("content-type", "text/event-stream")
         h.send_header("transfer-encoding", "chunked")
         h.end_headers()
+        if self.mode == "hold" and self.hold_after_headers:
+            h.wfile.flush()
+            self.release.wait(self.hold_seconds)
         events = {"openai": _openai_events, "anthropic": _anthropic_events, "gemini": _gemini_events}[api]
         sent_text = 0
         try:
@@ -124,6 +129,45 @@ class FakeVendor:
             _chunk(h, b"")
         except (BrokenPipeError, ConnectionResetError, OSError):
             h.close_connection = True
+
+
+class SilentServer:
+    """A port that accepts connections and never answers (a hung server or proxy): what it
+    receives is read and dropped, nothing is ever sent back. Counts the connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.connections: list[socket.socket] = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+            threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _drain(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while conn.recv(65536):
+                pass
+
+    def __enter__(self) -> SilentServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closed.set()
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
 
 
 def _chunk(h: BaseHTTPRequestHandler, data: bytes) -> None:

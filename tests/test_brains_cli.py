@@ -75,7 +75,8 @@ class _KillOnFirstPiece:
 
     def stream(self, messages, cancel):  # noqa: ANN001, ANN201
         for piece in self.inner.stream(messages, cancel):
-            self.pieces.append(piece)
+            if piece:  # not the empty piece that only says the response has begun
+                self.pieces.append(piece)
             if len(self.pieces) == 1:
                 self.server.kill()
             yield piece

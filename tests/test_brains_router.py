@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 
 import pytest
-from fake_vendors import FakeVendor, free_port
+from fake_vendors import FakeVendor, SilentServer, free_port
 
 from panikid.brains.providers.anthropic import AnthropicProvider
 from panikid.brains.providers.gemini import GeminiProvider
@@ -85,12 +86,14 @@ def test_stream_dying_after_a_sentence_keeps_what_was_said(local, vendor) -> Non
 
 
 def test_first_token_deadline_moves_on_to_local(local, vendor) -> None:
-    vendor.mode, vendor.hold_seconds = "hold", 60
+    # The server answers 200 and its headers, then the model is slow: one ordinary failure.
+    vendor.mode, vendor.hold_seconds, vendor.hold_after_headers = "hold", 60, True
     router = Router(local, openai_cloud(vendor.url + "/v1"), policy="cloud-first", first_token_seconds=1.0)
     text = ask(router)
     assert text.strip() and "cloud" not in text
     assert router.last.backend == "local" and router.last.fallback_reason == "cloud: first_token_timeout"
     assert not vendor.release.is_set()  # the cloud was still holding when local answered
+    assert router.breakers["cloud"].state == "closed" and router.breakers["cloud"].failures == 1
 
 
 def test_breaker_opens_after_failures_and_closes_when_the_server_is_back(local) -> None:
@@ -111,6 +114,103 @@ def test_breaker_opens_after_failures_and_closes_when_the_server_is_back(local) 
         assert ask(router) == "Hello from the cloud. Have a nice day."
         assert router.last.backend == "cloud" and router.breakers["cloud"].state == "closed"
         assert len(v.requests) == 1
+
+
+SDKS = [OpenAICompatProvider, AnthropicProvider, GeminiProvider]
+
+
+def _silent_cloud(provider_cls, url: str):  # the SDK's own timeouts are long: only the router's deadline counts
+    base = url + "/v1" if provider_cls is OpenAICompatProvider else url
+    return provider_cls("cloud", "fake-model", "sk-test", base_url=base, timeout=30)
+
+
+class Clock:
+    """Real time, which a test can move forward (between turns) to skip a cool-down's wait."""
+
+    def __init__(self) -> None:
+        self.offset = 1000.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def at(self, t: float) -> None:
+        self.offset += t - self()
+
+
+@pytest.mark.parametrize("provider_cls", SDKS, ids=lambda c: c.__name__)
+def test_a_cloud_that_accepts_and_never_answers_is_skipped_from_the_next_turn(local, provider_cls) -> None:
+    """cloud-first, a port that accepts the connection and stays silent: one turn pays the
+    first-token deadline, the next ones go straight to the local model until the cool-down ends;
+    then exactly one probe."""
+    clock = Clock()
+    with SilentServer() as silent:
+        router = Router(local, _silent_cloud(provider_cls, silent.url), policy="cloud-first",
+                        first_token_seconds=1.0, failure_threshold=3, cooldown_seconds=30, clock=clock)
+        assert ask(router).strip() and router.last.backend == "local"
+        assert router.last.fallback_reason == "cloud: unresponsive"
+        breaker = router.breakers["cloud"]
+        assert breaker.state == "open" and len(silent.connections) == 1
+        opened = breaker.opened_at
+        for later in (0.5, 15, 29.5):  # within the cool-down: skipped, no connection
+            clock.at(opened + later)
+            assert ask(router).strip() and router.last.fallback_reason == "cloud: circuit_open"
+        assert len(silent.connections) == 1
+        clock.at(opened + 30.5)  # the cool-down is over: one probe, still silent, open again
+        ask(router)
+        assert router.last.fallback_reason == "cloud: unresponsive" and len(silent.connections) == 2
+        assert breaker.state == "open" and breaker.opened_at > opened + 30
+        ask(router)
+        assert router.last.fallback_reason == "cloud: circuit_open" and len(silent.connections) == 2
+
+
+def test_a_cancelled_probe_is_the_one_probe_of_its_cool_down(local) -> None:
+    clock = Clock()
+    with SilentServer() as silent:
+        router = Router(local, _silent_cloud(OpenAICompatProvider, silent.url), policy="cloud-first",
+                        first_token_seconds=30.0, failure_threshold=1, cooldown_seconds=30, clock=clock)
+        router.breakers["cloud"].record_failure(clock())
+        clock.at(clock() + 31)
+        cancel = threading.Event()
+        threading.Timer(1.0, cancel.set).start()  # the user says "stop" while the probe waits
+        assert "".join(router.stream(MESSAGES, cancel)) == ""
+        assert len(silent.connections) == 1 and router.breakers["cloud"].state == "open"
+        clock.at(clock() + 10)  # the next turn does not probe again at once...
+        assert ask(router).strip() and router.last.fallback_reason == "cloud: circuit_open"
+        assert len(silent.connections) == 1
+        clock.at(clock() + 21)  # ...but after the next cool-down
+        ask(router)
+        assert len(silent.connections) == 2
+
+
+def test_a_probe_whose_stream_is_closed_early_still_gives_its_verdict(local, vendor) -> None:
+    now = [1000.0]
+    router = Router(local, openai_cloud(vendor.url + "/v1"), policy="local-first", failure_threshold=1,
+                    cooldown_seconds=30, clock=lambda: now[0])
+    router.breakers["local"].record_failure(now[0])  # the local model cools down: the cloud answers
+    for piece in router.stream(MESSAGES, threading.Event()):
+        assert piece.startswith("Hello from the cloud.")
+        break  # a consumer that stops reading after the first sentence
+    assert router.breakers["cloud"].state == "closed"
+    now[0] = 1031.0  # the local breaker's probe: only when the local model is really called
+    assert router.breakers["local"].available(now[0])
+    assert ask(router).strip() and router.last.backend == "local"
+    assert router.breakers["local"].state == "closed"
+
+
+def test_a_provider_not_called_is_not_left_half_open(local, vendor) -> None:
+    """local-first with the cloud cooling down: after its cool-down, a turn the local model
+    answers must not use up the cloud's probe (it stayed half-open for good)."""
+    now = [1000.0]
+    router = Router(local, openai_cloud(vendor.url + "/v1"), policy="local-first", failure_threshold=1,
+                    cooldown_seconds=30, clock=lambda: now[0])
+    router.breakers["cloud"].record_failure(now[0])
+    now[0] = 1031.0
+    ask(router)
+    assert router.last.backend == "local" and vendor.requests == []
+    assert router.breakers["cloud"].state == "open" and router.breakers["cloud"].available(now[0])
+    router.breakers["local"].record_failure(now[0])  # now the local model cools down
+    assert ask(router) == "Hello from the cloud. Have a nice day."  # the cloud is probed and answers
+    assert router.breakers["cloud"].state == "closed"
 
 
 @pytest.mark.parametrize("provider_cls", [AnthropicProvider, GeminiProvider])

@@ -42,12 +42,27 @@ def test_breaker_success_resets_the_failure_count() -> None:
     assert b.state == CLOSED
 
 
-def test_breaker_release_lets_a_cancelled_probe_be_retried() -> None:
+def test_breaker_a_cancelled_probe_was_the_one_probe_of_its_cool_down() -> None:
     b = CircuitBreaker(failure_threshold=1, cooldown_seconds=5)
     b.record_failure(0)
     assert b.allow(5)
-    b.release()
-    assert b.allow(5.1)
+    b.release(6)
+    assert b.state == OPEN and not b.allow(6.1) and not b.allow(10.9)
+    assert b.allow(11) and b.state == HALF_OPEN
+
+
+def test_breaker_available_asks_without_using_the_probe() -> None:
+    b = CircuitBreaker(failure_threshold=2, cooldown_seconds=5)
+    b.record_failure(0, count=2)  # a failure that counts as the whole threshold
+    assert b.state == OPEN and not b.available(4.9)
+    assert b.available(5) and b.available(5) and b.state == OPEN  # asking changes nothing
+    assert b.allow(5) and not b.available(5.1) and not b.allow(5.1)
+    assert b.allow(0, force=False) is False
+    c = CircuitBreaker(failure_threshold=1, cooldown_seconds=5)
+    c.record_failure(0)
+    assert c.allow(1, force=True) and c.state == HALF_OPEN  # tried anyway: it is the probe
+    c.record_success(2)
+    assert c.state == CLOSED
 
 
 def test_policies_order_the_providers() -> None:

@@ -35,6 +35,13 @@ class FirstTokenTimeout(ProviderTimeout):
     reason = "first_token_timeout"
 
 
+class Unresponsive(FirstTokenTimeout):
+    """The connection was accepted, but not even the start of a response (HTTP status and
+    headers) came back before the first-token deadline: a hung server or proxy."""
+
+    reason = "unresponsive"
+
+
 class TotalTimeout(ProviderTimeout):
     """The router's whole-reply deadline passed."""
 

@@ -9,6 +9,18 @@ over a queue. The router waits on that queue with deadlines:
   would be gained by giving up on it early.
 * total: no reply takes longer than ``total_seconds``.
 
+A cloud provider yields an empty piece as soon as its response has begun (the
+HTTP status and headers came back). One that reaches the first-token deadline
+without even that has accepted the connection and then gone silent: a hung
+server or proxy. That is ``unresponsive``, and it counts as
+``failure_threshold`` failures at once: the next turns skip it for the
+cool-down instead of each paying the whole deadline again.
+
+Circuit breakers: a provider's breaker is asked right before that provider is
+called, so only a call that really goes out can be the one probe of a
+half-open breaker, and every call ends in a verdict (success, failure, or
+released when it was cancelled or its stream was closed early).
+
 Mid-stream failures: the router holds a provider's text back until its first
 sentence is complete. A provider that fails before that (a server killed
 mid-stream, say) is replaced by the next one and the user hears nothing of it.
@@ -45,6 +57,10 @@ Message = dict[str, str]
 POLICIES = ("local-first", "cloud-first", "local-only", "cloud-only")
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s|\n")
 _POLL = 0.05
+
+
+RESPONDED = ""
+"""What a provider yields when its response has begun and before its first text."""
 
 
 class Provider(Protocol):
@@ -122,39 +138,50 @@ class Router:
             outcome.error = AllProvidersFailed("router", f"no provider for policy {policy or self.policy}")
             return
         deadline = self.clock() + self.total_seconds
-        allowed = [n for n in names if self.breakers[n].allow(self.clock())]
-        for n in names:
-            if n not in allowed:
-                outcome.attempts.append((n, errors.CircuitOpen.reason))
-        if not allowed:  # everything is cooling down: try the last one anyway
-            allowed = names[-1:]
-        for i, name in enumerate(allowed):
+        # Everything is cooling down: the last one is tried anyway (as its breaker's probe).
+        forced = names[-1] if not any(self.breakers[n].available(self.clock()) for n in names) else None
+        tried = [n for n in names if n == forced or self.breakers[n].available(self.clock())]
+        for name in names:
             if cancel.is_set():
                 return
-            last_one = i == len(allowed) - 1
+            breaker = self.breakers[name]
+            if not breaker.allow(self.clock(), force=name == forced):
+                outcome.attempts.append((name, errors.CircuitOpen.reason))
+                continue
+            last_one = name == tried[-1]
             committed = False
+            verdict = ""
             try:
                 for piece in self._attempt(name, messages, cancel, deadline, last_one):
-                    committed = True
+                    if not committed:
+                        committed = True
+                        outcome.backend = name  # the reply is this brain's from its first sentence
                     yield piece
+                verdict = "released" if cancel.is_set() and not committed else "success"
             except ToolCallsRequested as calls:
-                self.breakers[name].record_success(self.clock())
+                verdict = "success"
                 outcome.backend = name
                 outcome.tool_calls = calls.calls
                 break
             except errors.ProviderError as exc:
-                self.breakers[name].record_failure(self.clock())
+                verdict = "failure"
+                count = breaker.failure_threshold if isinstance(exc, errors.Unresponsive) else 1
+                breaker.record_failure(self.clock(), count)
                 log.warning("%s failed (%s): %s", name, exc.reason, exc.detail)
                 outcome.attempts.append((name, exc.reason))
                 if committed:
-                    outcome.backend = name
                     outcome.error = exc
                     break
                 continue
-            if cancel.is_set() and not committed:
-                self.breakers[name].release()
+            finally:
+                if verdict == "success":
+                    breaker.record_success(self.clock())
+                elif verdict != "failure" and committed:  # the consumer closed the stream mid-reply
+                    breaker.record_success(self.clock())
+                elif verdict != "failure":  # cancelled before a sentence: no verdict
+                    breaker.release(self.clock())
+            if verdict == "released":
                 return
-            self.breakers[name].record_success(self.clock())
             outcome.backend = name
             break
         else:
@@ -183,10 +210,13 @@ class Router:
                 pieces.put(("end", None))
 
         threading.Thread(target=work, name=f"panikid-llm-{name}", daemon=True).start()
+        started = self.clock()
         first_by = deadline if last_one else min(deadline, self.clock() + self.first_token_seconds)
         held: list[str] = []
         committed = False
         got_first = False
+        # Only a provider that says when its response begins can be told to be silent.
+        responded = not getattr(provider, "signals_response", False)
         try:
             while True:
                 limit = deadline if got_first else first_by
@@ -194,18 +224,24 @@ class Router:
                 if kind == "cancelled":
                     return
                 if kind == "timeout":
+                    waited = (deadline if last_one else first_by) - started
                     if got_first:
                         raise errors.TotalTimeout(name, f"no complete reply within {self.total_seconds:g} s")
-                    raise errors.FirstTokenTimeout(
-                        name, f"no first token within {self.first_token_seconds:g} s")
+                    if not responded:
+                        raise errors.Unresponsive(
+                            name, f"accepted the connection but sent nothing back within {waited:.1f} s")
+                    raise errors.FirstTokenTimeout(name, f"no first token within {waited:.1f} s")
                 if kind == "error":
                     if isinstance(value, errors.ProviderError | ToolCallsRequested):
                         raise value
                     raise errors.from_transport(name, value, got_first)  # type: ignore[arg-type]
                 if kind == "end":
                     break
-                got_first = True
                 text = str(value)
+                if text == RESPONDED:
+                    responded = True
+                    continue
+                got_first = True
                 if committed:
                     yield text
                     continue

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import errors
+from ..router import RESPONDED
 from ..tools import ToolCall, ToolCallsRequested
 from .messages import split_system
 
@@ -36,6 +37,9 @@ def to_anthropic_tools(schemas: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class AnthropicProvider:
+
+    signals_response = True
+    """Yields RESPONDED once the response has begun (see the router): a silent server can be told."""
     def __init__(self, name: str, model: str, api_key: str | None, base_url: str = "",
                  timeout: Any = 30.0, max_tokens: int = 256, temperature: float = 0.7) -> None:
         import anthropic
@@ -67,6 +71,7 @@ class AnthropicProvider:
         except Exception as exc:
             raise _map(self.name, exc, started) from None
         try:
+            yield RESPONDED  # the status and headers are in: the server is answering
             for event in events:
                 if cancel.is_set():
                     return

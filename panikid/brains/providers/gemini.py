@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import errors
+from ..router import RESPONDED
 from ..tools import ToolCall, ToolCallsRequested
 from .messages import split_system
 
@@ -75,6 +76,9 @@ def connect_deadline_transport(connect_seconds: float) -> Any:
 
 
 class GeminiProvider:
+
+    signals_response = True
+    """Yields RESPONDED once the response has begun (see the router): a silent server can be told."""
     def __init__(self, name: str, model: str, api_key: str | None, base_url: str = "",
                  timeout: float = 30.0, max_tokens: int = 256, temperature: float = 0.7,
                  connect_seconds: float | None = None) -> None:
@@ -107,7 +111,7 @@ class GeminiProvider:
             system_instruction=system or None, max_output_tokens=self.max_tokens, temperature=self.temperature,
             **extra,
         )
-        started = False
+        started = responded = False
         calls: list[ToolCall] = []
         try:
             for chunk in self.client.models.generate_content_stream(
@@ -115,6 +119,9 @@ class GeminiProvider:
             ):
                 if cancel.is_set():
                     return
+                if not responded:  # this SDK hands over nothing before the first chunk
+                    responded = True
+                    yield RESPONDED
                 feedback = chunk.prompt_feedback
                 if feedback is not None and feedback.block_reason:
                     raise errors.Refused(self.name, f"prompt blocked ({feedback.block_reason})")

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import errors
+from ..router import RESPONDED
 from ..tools import ToolCall, ToolCallsRequested
 
 Message = dict[str, str]
@@ -25,6 +26,9 @@ def _map(name: str, exc: BaseException, started: bool) -> errors.ProviderError:
 
 class OpenAICompatProvider:
     """Streams ``chat.completions`` from any OpenAI-compatible server."""
+
+    signals_response = True
+    """Yields RESPONDED once the response has begun (see the router): a silent server can be told."""
 
     def __init__(
         self,
@@ -75,6 +79,7 @@ class OpenAICompatProvider:
         except Exception as exc:
             raise _map(self.name, exc, started) from None
         try:
+            yield RESPONDED  # the status and headers are in: the server is answering
             for chunk in chunks:
                 if cancel.is_set():
                     return
