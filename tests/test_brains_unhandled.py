@@ -26,7 +26,7 @@ NOT_DEVICE_REQUESTS = [
     "What time is it?", "Set a timer for ten minutes.", "Turn the volume down.", "Tell me a joke.",
     "How do I turn on the heating?", "What is the capital of France?", "Is the door locked?",
     "Let's play a game.", "Who wrote Hamlet?", "Good morning!", "Stop.", "Thank you.",
-    "What's the weather like tomorrow?", "How are you today?", "Volume up.", "Cancel the timer.",
+    "How are you today?", "Volume up.", "Cancel the timer.", "What is a text message?",
 ]
 
 
@@ -42,6 +42,23 @@ def test_device_requests_are_recognised(text: str, what: str) -> None:
 @pytest.mark.parametrize("text", NOT_DEVICE_REQUESTS)
 def test_questions_chit_chat_and_instant_commands_are_not(text: str) -> None:
     assert unhandled.match(text) is None or intents.match(text) is not None, text
+
+
+@pytest.mark.parametrize("text,what", [
+    ("What's the weather like tomorrow?", "weather"), ("Will it rain today?", "weather"),
+    ("Call my mum.", "call"), ("Send a message to Anna saying I'll be late.", "message"),
+    ("Add milk to my shopping list.", "list"), ("Remind me to water the plants tomorrow morning.", "reminder"),
+    ("What's in the news?", "news"),
+])
+def test_services_it_does_not_have_get_an_honest_answer(text: str, what: str) -> None:
+    req = unhandled.match(text)
+    assert req is not None and req.what == what, (text, req)
+    assert req.reply.startswith("Sorry, I can't")
+
+
+def test_a_reminder_in_some_minutes_is_a_timer_not_refused() -> None:
+    assert unhandled.match("Remind me in ten minutes") is None
+    assert intents.match("Remind me in ten minutes") is not None
 
 
 def test_the_answer_names_the_thing() -> None:

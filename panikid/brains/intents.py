@@ -2,7 +2,8 @@
 
 Recognised (case and punctuation ignored; numbers as words or digits, since
 Whisper writes "five" as "5" at times): the time, the date, timers (set,
-cancel, list), volume (up, down, set), stop, mute. The handler returns what to
+cancel, list), volume (up, down, set), stop, mute, and a little small talk
+(thanks, its name, what it can do). The handler returns what to
 say and, for device actions, an ``Action`` the daemon carries out.
 """
 
@@ -74,6 +75,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("mute", re.compile(r"^(please )?(mute|be quiet|stop listening|mute (yourself|the microphone))( please)?$")),
     ("stop", re.compile(r"^(please )?(stop|stop it|cancel|never mind|nevermind|shut up|enough|"
                         r"that's enough)( please)?$")),
+    # Small talk a small model gets wrong ("Thank you." -> "I'm sorry for your loss.").
+    ("thanks", re.compile(r"^(oh |ok |okay )?(thank you|thanks|thank you very much|thanks a lot|cheers)"
+                          r"( so much)?( panikid)?$")),
+    ("identity", re.compile(r"^(what's|what is) your name$|^who are you$|^what are you$")),
+    ("capabilities", re.compile(r"^(what can you do|what do you do|how can you help( me)?|help( me)?|what are you able to do)$")),
 ]
 
 
@@ -179,6 +185,13 @@ class IntentHandler:
             return IntentReply(f"Volume set to {round(level * 100)} percent.", Action("volume_set", level))
         if n == "mute":
             return IntentReply("Muted.", Action("mute"))
+        if n == "thanks":
+            return IntentReply("You're welcome!")
+        if n == "identity":
+            return IntentReply("I'm Panikid, your voice assistant.")
+        if n == "capabilities":
+            return IntentReply("I can tell you the time and the date, set timers, change the volume, "
+                               "and answer simple questions.")
         return IntentReply("", Action("stop"))  # stop: say nothing
 
 

@@ -1,11 +1,12 @@
-"""Requests to control something panikid cannot reach (pure matcher).
+"""Requests panikid cannot carry out itself (pure matcher).
 
 "Turn on the kitchen lights", "lock the front door", "set the thermostat to
-20": a small language model asked such a thing invents an answer ("I'm sorry
-for your loss."). When no instant intent and no configured action
-(``intents.actions``) handles a request to operate a device, the honest answer
-is that nothing here can, and the request is published as an ``unhandled``
-event, which a Home Assistant or Node-RED automation can carry out.
+20", "call my mum", "what's the weather like tomorrow": a small language model
+asked such a thing invents an answer ("I'm sorry for your loss.", "The weather
+is quite pleasant"). When no instant intent and no configured action
+(``intents.actions``) handles such a request, the honest answer is that
+nothing here can, and the request is published as an ``unhandled`` event,
+which a Home Assistant or Node-RED automation can carry out.
 """
 
 from __future__ import annotations
@@ -36,6 +37,19 @@ _PATTERNS = [
                r"(?P<what>)"),
 ]
 _MEDIA = re.compile(r"\b(music|song|playlist|podcast|radio)\b")
+# Services that need the internet, a phone or an account: (pattern, what, the honest reply).
+_SERVICES: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"\b(weather|forecast|temperature outside|going to rain|will it rain|is it raining|snow tomorrow)\b"),
+     "weather", "Sorry, I can't check the weather."),
+    (re.compile(r"\b(news|headlines)\b"), "news", "Sorry, I can't read the news."),
+    (re.compile(r"^(please )?(call|phone|ring|dial|facetime|video call) "), "call", "Sorry, I can't make calls."),
+    (re.compile(r"\b(send|text|message|email|e-mail|write) (a |an )?(message|text|email|e-mail|note)?\b.*\bto\b|"
+                r"^(please )?(text|message|email) "), "message", "Sorry, I can't send messages."),
+    (re.compile(r"\b(add|put) .+ (to|on) (my |the )?(shopping|grocery|to ?do|todo) ?list\b|"
+                r"\b(shopping|grocery|to ?do) list\b"), "list", "Sorry, I can't keep lists."),
+    (re.compile(r"^(please )?remind me\b(?!.*\bin \w+ (seconds?|minutes?|hours?)\b)"), "reminder",
+     "Sorry, I can't set reminders; I can set a timer."),
+]
 
 
 @dataclass(frozen=True)
@@ -45,9 +59,13 @@ class DeviceRequest:
     what: str
     how: str
     text: str
+    answer: str = ""
+    """The reply when it is not a device (a service panikid does not have)."""
 
     @property
     def reply(self) -> str:
+        if self.answer:
+            return self.answer
         if self.how == "play" or _MEDIA.search(self.what):
             return "Sorry, I can't play music or radio myself."
         thing = f"the {self.what}" if self.what else "that"
@@ -57,6 +75,9 @@ class DeviceRequest:
 def match(text: str) -> DeviceRequest | None:
     """The device request in ``text``, or None (questions and chit-chat are not matched)."""
     norm = normalize(text)
+    for pattern, what, answer in _SERVICES:
+        if pattern.search(norm):
+            return DeviceRequest(what, "service", text.strip(), answer)
     if re.match(r"^(how|what|why|when|where|who|which|is|are|do|does|did|can you tell|tell me about)\b", norm):
         # "How do I turn on the heating?" asks for knowledge, not an action.
         if not re.match(r"^can you (please )?(turn|switch|lock|unlock|open|close|dim|set|play|start|stop)\b", norm):
