@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .score import Attributed, command_wer
+from .score import Attributed, command_wer, wer
 
 SUCCESS_WER = 0.2
 ABANDON_TYPES = ("turn_abandoned", "no_speech")
@@ -67,13 +67,14 @@ def positive(meta: dict[str, Any], got: Attributed) -> dict[str, Any]:
         "turns": turns,
         "transcripts": len(heard),
     }
-    wer_value, intent_ok = 1.0, False
+    wer_value, strict_wer, intent_ok = 1.0, 1.0, False
     remnant: list[str] = []
     latency: float | None = None
     if heard:
         # The turn judged is the one whose transcript is closest to the command.
         best = min(heard, key=lambda t: command_wer(meta["expect"], t["transcript"])[0])
         wer_value, remnant = command_wer(meta["expect"], best["transcript"])
+        strict_wer = wer(meta["expect"], best["transcript"])  # the wake phrase's tail counted as errors
         intent_ok = best["intent"] == meta["intent"]
         latency = best["latency_ms"]
         out["latency_key"] = best["latency_key"]
@@ -85,6 +86,7 @@ def positive(meta: dict[str, Any], got: Attributed) -> dict[str, Any]:
         "wake_remnant": (" ".join(remnant) or None) if wer_value <= SUCCESS_WER else None,
         "intent_ok": intent_ok,
         "success": len(heard) == 1 and wer_value <= SUCCESS_WER and intent_ok,
+        "strict_success": len(heard) == 1 and strict_wer <= SUCCESS_WER and intent_ok,
         "abandoned": [t["abandoned"] for t in turns if t["abandoned"]],
         "unhandled": any(t["unhandled"] for t in turns),
         "latency_ms": latency,

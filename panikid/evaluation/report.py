@@ -22,6 +22,7 @@ def summarise(items: list[Item]) -> dict[str, Any]:
         "items": n,
         "wake_pct": _pct(sum(i["wake_ok"] for i in items), n),
         "turn_success_pct": _pct(sum(i["success"] for i in items), n),
+        "strict_success_pct": _pct(sum(bool(i.get("strict_success", i["success"])) for i in items), n),
         "mean_wer": round(statistics.fmean(i["wer"] for i in items), 3) if n else None,
         "abandoned_items": sum(1 for i in items if i["abandoned"]),
         "no_transcript": sum(1 for i in items if i["transcripts"] == 0),
@@ -97,11 +98,12 @@ def _fmt(v: Any, suffix: str = "") -> str:
 
 
 def _table(title: str, rows: dict[str, dict[str, Any]], latency: bool) -> list[str]:
-    head = f"{title:<22} {'items':>5} {'wake':>7} {'success':>8} {'WER':>6} {'abandon':>7} {'cut':>4}"
+    head = f"{title:<22} {'items':>5} {'wake':>7} {'success':>8} {'strict':>7} {'WER':>6} {'abandon':>7} {'cut':>4}"
     head += f" {'lat med':>8} {'p90':>7}" if latency else ""
     lines = [head, "-" * len(head)]
     for name, s in rows.items():
         line = (f"{name:<22} {s['items']:>5} {_fmt(s['wake_pct'], '%'):>7} {_fmt(s['turn_success_pct'], '%'):>8} "
+                f"{_fmt(s['strict_success_pct'], '%'):>7} "
                 f"{_fmt(s['mean_wer']):>6} {s['abandoned_items']:>7} {_fmt(s['ended_in_pause']):>4}")
         if latency:
             line += f" {_fmt(s['latency_ms']['median']):>8} {_fmt(s['latency_ms']['p90']):>7}"
@@ -145,6 +147,7 @@ def format_text(report: dict[str, Any]) -> str:
     if report.get("notes"):
         out += ["", *[f"note: {n}" for n in report["notes"]]]
     out += ["", "wake: exactly one wake word in the item. success: one transcript, WER <= 0.2, the right intent.",
+            "strict: the same, with the wake phrase's tail in the transcript counted as errors.",
             "cut: the turn ended before the command began (inside the pause); '-' when the daemon does not say "
             "where in the audio the speech stopped."]
     return "\n".join(out) + "\n"
