@@ -9,9 +9,9 @@ so a turn can start slightly before the wake word was reported
 kept whole. VAD only runs during a turn, so the idle cost is the wake word
 alone.
 
-The decisions, one per VAD frame, pass three pure stages:
-``WakeTailTrimmer`` (where the wake word ends), ``CueMask`` (the chime heard
-by the microphone) and ``EndOfTurnSegmenter`` (speech started / ended).
+The decisions, one per VAD frame, pass three pure stages: ``CueMask`` (the
+chime heard by the microphone), ``WakeTailTrimmer`` (where the wake word
+ends) and ``EndOfTurnSegmenter`` (speech started / ended).
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ class TurnDetector(FrameProcessor):
         if self.cue_seconds > 0:
             self._cue_window = (ring_end, ring_end + round((self.cue_seconds + CUE_ECHO_SECONDS) * SAMPLE_RATE))
         self._trimmer = None
-        self._mask = None
+        self._mask = self._new_mask()
         if detected_t is not None:
             wake_end = (detected_t + WAKE_END_MARGIN) * SAMPLE_RATE - start
             self._trimmer = WakeTailTrimmer(
@@ -196,14 +196,12 @@ class TurnDetector(FrameProcessor):
                 min_gap=max(2, round(WAKE_GAP_SECONDS / self._frame_s)),
                 max_frames=round((self.pre_roll + SAME_BREATH_SECONDS) / self._frame_s),
             )
-        else:
-            self._mask = self._new_mask()
         await self.push_frame(ListeningFrame(self._turn, reason))
         if backlog:
             await self._feed(backlog)
 
     def _new_mask(self) -> CueMask | None:
-        """The cue's window in the segmenter's frames (its time 0 is ``_utt_start``)."""
+        """The cue's window in VAD frames from the turn's start (``_utt_start``)."""
         if self._cue_window is None:
             return None
         a, b = (round((t - self._utt_start) / self.vad.frame_samples) for t in self._cue_window)
@@ -223,14 +221,22 @@ class TurnDetector(FrameProcessor):
         for speech in decisions:
             if not self.active:
                 return
-            if self._trimmer is not None:
-                # Hold decisions back until the wake word's end is known.
-                self._held.append(speech)
-                drop = self._trimmer.process(speech)
-                if drop is not None:
-                    await self._release_held(drop)
-                continue
-            await self._decide(speech)
+            # The cue first: its sound must neither lengthen the wake word nor start the command.
+            masked = [speech] if self._mask is None else self._mask.process(speech, self.segmenter.in_speech)
+            for d in masked:
+                if not self.active:
+                    return
+                await self._after_mask(d)
+
+    async def _after_mask(self, speech: bool) -> None:
+        if self._trimmer is None:
+            await self._segment(speech)
+            return
+        # Hold decisions back until the wake word's end is known.
+        self._held.append(speech)
+        drop = self._trimmer.process(speech)
+        if drop is not None:
+            await self._release_held(drop)
 
     async def _release_held(self, drop: int) -> None:
         """The wake word's end is known: drop its audio, replay the rest."""
@@ -238,18 +244,10 @@ class TurnDetector(FrameProcessor):
             del self._utt[: drop * self.vad.frame_samples * 2]
             self._utt_start += drop * self.vad.frame_samples
         held, self._held, self._trimmer = self._held[drop:], [], None
-        self._mask = self._new_mask()
         for speech in held:
             if not self.active:
                 return
-            await self._decide(speech)
-
-    async def _decide(self, speech: bool) -> None:
-        decisions = [speech] if self._mask is None else self._mask.process(speech, self.segmenter.in_speech)
-        for d in decisions:
-            if not self.active:
-                return
-            await self._segment(d)
+            await self._segment(speech)
 
     async def _segment(self, speech: bool) -> None:
         seg = self.segmenter.process(self._frame_s, speech)
@@ -331,17 +329,15 @@ class TurnDetector(FrameProcessor):
     async def _finish_at_end_of_input(self) -> None:
         if not self.active:
             return
-        if self._trimmer is not None:
-            await self._release_held(self._trimmer.finish())
-            if not self.active:
-                return
         if self._mask is not None:
             for d in self._mask.flush():
                 if not self.active:
                     return
-                await self._segment(d)
-            if not self.active:
-                return
+                await self._after_mask(d)
+        if self.active and self._trimmer is not None:
+            await self._release_held(self._trimmer.finish())
+        if not self.active:
+            return
         if self.segmenter.in_speech:
             await self._complete(reason="end_of_input")
         else:

@@ -110,3 +110,28 @@ def test_smart_turn_keeps_a_hesitation_and_ends_a_question_early(speech_dir: Pat
     assert [e["name"] for e in res.of_type("intent")] == ["timer_set", "time"]
     stops = res.of_type("speech_stopped")
     assert stops[1]["reason"] == "turn_model", stops
+
+
+def test_the_chime_heard_right_after_the_wake_word_is_not_the_command(components, speech_dir: Path) -> None:
+    """The microphone hears the chime the moment the wake word ends: it must not lengthen the wake word
+    (which would then be taken for the command) nor start the command; the model ends the turn early."""
+    from panikid.audio import cues
+    from panikid.frames import WakeWordFrame
+
+    wake = fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, speech_dir, seed=7))
+    command = fixtures.read_pcm(fixtures.cached_speech("What time is it?", speech_dir, seed=7))
+    chime = np.frombuffer(cues.generate("chime", SAMPLE_RATE, 0.3), dtype=np.int16)
+    lead, pause = 1.0, 0.4
+    detected = lead + len(wake) / SAMPLE_RATE - 0.05
+    pcm = np.concatenate([np.zeros(int(lead * SAMPLE_RATE), np.int16), wake, np.zeros(int(pause * SAMPLE_RATE), np.int16),
+                          command, np.zeros(2 * SAMPLE_RATE, np.int16)]).astype(np.int32)
+    at = int((detected + 0.04) * SAMPLE_RATE)  # heard 40 ms after the detection, over the wake word's last sound
+    pcm[at : at + len(chime)] += chime
+    frames = _frames(np.clip(pcm, -32768, 32767))
+    cut = int((detected + 0.03) / 0.03) + 1
+    frames = [*frames[:cut], WakeWordFrame("okay_nabu", 0.9, detected), *frames[cut:]]
+    det = TurnDetector(WebRtcVad(2), EndOfTurnSegmenter(silence_seconds=1.6), pre_roll_seconds=0.3,
+                       cue_seconds=len(chime) / SAMPLE_RATE, turn_model=Scripted(0.9))
+    out = asyncio.run(run_frames(det, frames))
+    (utt,) = [f for f in out if isinstance(f, UtteranceFrame)]
+    assert similarity(components.stt.transcribe(utt.pcm), "What time is it?") >= 0.8
