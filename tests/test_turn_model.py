@@ -123,8 +123,9 @@ def test_the_chime_heard_right_after_the_wake_word_is_not_the_command(components
     chime = np.frombuffer(cues.generate("chime", SAMPLE_RATE, 0.3), dtype=np.int16)
     lead, pause = 1.0, 0.4
     detected = lead + len(wake) / SAMPLE_RATE - 0.05
-    pcm = np.concatenate([np.zeros(int(lead * SAMPLE_RATE), np.int16), wake, np.zeros(int(pause * SAMPLE_RATE), np.int16),
-                          command, np.zeros(2 * SAMPLE_RATE, np.int16)]).astype(np.int32)
+    gap = np.zeros(int(pause * SAMPLE_RATE), np.int16)
+    pcm = np.concatenate([np.zeros(int(lead * SAMPLE_RATE), np.int16), wake, gap, command,
+                          np.zeros(2 * SAMPLE_RATE, np.int16)]).astype(np.int32)
     at = int((detected + 0.04) * SAMPLE_RATE)  # heard 40 ms after the detection, over the wake word's last sound
     pcm[at : at + len(chime)] += chime
     frames = _frames(np.clip(pcm, -32768, 32767))

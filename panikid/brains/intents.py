@@ -79,7 +79,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("thanks", re.compile(r"^(oh |ok |okay )?(thank you|thanks|thank you very much|thanks a lot|cheers)"
                           r"( so much)?( panikid)?$")),
     ("identity", re.compile(r"^(what's|what is) your name$|^who are you$|^what are you$")),
-    ("capabilities", re.compile(r"^(what can you do|what do you do|how can you help( me)?|help( me)?|what are you able to do)$")),
+    ("capabilities", re.compile(r"^(what can you do|what do you do|how can you help( me)?|help( me)?|"
+                                r"what are you able to do)$")),
 ]
 
 
