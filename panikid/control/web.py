@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "PANIKID_WEB_TOKEN"
 SEND_DEADLINE = 5.0
 """A client that cannot take one message within this is disconnected."""
-SEND_BUFFER_BYTES = 64 * 1024
+SEND_BUFFER_BYTES = 16 * 1024
 """Kernel send buffer of a WebSocket connection. Bounded so that a client that stops reading
 is noticed (its queue fills) after a few hundred kilobytes, not after megabytes."""
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -239,6 +239,7 @@ class WebSurface:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+            request.transport.set_write_buffer_limits(high=SEND_BUFFER_BYTES)  # type: ignore[union-attr]
         client = _Client(request, ws, self.wcfg.client_queue)
         snapshot = {"type": "snapshot", **self.status.snapshot(self.daemon.bus.now())}
         snapshot["state"] = self.daemon.state.state.value
