@@ -148,6 +148,13 @@ def test_an_event_no_encoder_could_take_still_reaches_every_surface(broker: Mosq
 
         got = asyncio.run(go())
         assert [e["text"] for e in got if e["type"] == "transcript"] == ["odd \ud800 text"]
+        async def metrics() -> str:
+            async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                return await r.text()
+
+        text = asyncio.run(metrics())
+        counted = [line for line in text.splitlines() if line.startswith("panikid_unencodable_total ")]
+        assert len(counted) == 1 and int(counted[0].split()[1]) >= 1, counted  # escaped, and counted
         payload, _ = sub.wait_for("panikid/enc/event", lambda p: json.loads(p)["type"] == "transcript")
         assert payload == b'{"event_type": "transcript", "type": "transcript", "t": ' + payload.split(b'"t": ')[1]
         assert json.loads(payload)["text"] == "odd \ud800 text" and b"\\ud800" in payload

@@ -93,7 +93,7 @@ class Status:
             "turns": list(self.turns),
         }
 
-    def prometheus(self, now: float, dropped: int = 0) -> str:
+    def prometheus(self, now: float, dropped: int = 0, escaped: int = 0) -> str:
         lines = [
             "# HELP panikid_up The daemon is running.", "# TYPE panikid_up gauge", "panikid_up 1",
             "# HELP panikid_uptime_seconds Seconds since start.", "# TYPE panikid_uptime_seconds gauge",
@@ -119,7 +119,9 @@ class Status:
                   f"panikid_turn_latency_ms_sum {self.latency_sum:.1f}",
                   f"panikid_turn_latency_ms_count {self.latency_count}",
                   "# HELP panikid_ws_dropped_total WebSocket clients disconnected for falling behind.",
-                  "# TYPE panikid_ws_dropped_total counter", f"panikid_ws_dropped_total {dropped}"]
+                  "# TYPE panikid_ws_dropped_total counter", f"panikid_ws_dropped_total {dropped}",
+                  "# HELP panikid_unencodable_total Values no encoder could take as they were (escaped instead).",
+                  "# TYPE panikid_unencodable_total counter", f"panikid_unencodable_total {escaped}"]
         return "\n".join(lines) + "\n"
 
 

@@ -226,7 +226,8 @@ class WebSurface:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         self._guard(request)
-        text = self.status.prometheus(self.daemon.bus.now(), dropped=self.dropped_clients)
+        text = self.status.prometheus(self.daemon.bus.now(), dropped=self.dropped_clients,
+                                      escaped=ev.unencodable.count)
         return web.Response(text=text, content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
