@@ -76,3 +76,14 @@ def test_clean_instant_intents_at_pause_0_and_0_3_succeed(ci_eval: tuple[dict, l
     for item in chosen:
         assert item["wake_ok"], item["id"]
         assert item["success"], (item["id"], item["turns"])
+
+
+def test_a_pause_after_the_wake_word_never_loses_the_command(ci_eval: tuple[dict, list[dict], dict]) -> None:
+    """Every clean piper item without a hesitation is a turn success at every pause (0 to 2 s), and every
+    clean item with a long pause gets exactly one transcript: the wake word and the pause never end a turn."""
+    _report, items, _manifest = ci_eval
+    piper = [i for i in items if i["condition"] == "clean" and i["engine"] == "piper" and i["hesitation"] == "none"]
+    assert {i["pause"] for i in piper} >= {0.0, 0.3, 0.6, 0.8, 1.5, 2.0}
+    assert [i["id"] for i in piper if not i["success"]] == [], [(i["id"], i["turns"]) for i in piper]
+    long_pause = [i for i in items if i["condition"] == "clean" and i["pause"] >= 0.8 and i["wake_ok"]]
+    assert long_pause and all(i["transcripts"] == 1 and not i["abandoned"] for i in long_pause), long_pause

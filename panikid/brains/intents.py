@@ -63,7 +63,7 @@ _DURATION = re.compile(_NUMBER + r" ?(hours?|minutes?|mins?|seconds?|secs?)\b(?:
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("timer_cancel", re.compile(r"\b(cancel|stop|delete|remove|clear)\b.*\btimers?\b")),
     ("timer_list", re.compile(r"\b(how (much|long).*\b(left|remaining)|(list|what|which|any).*\btimers?\b)")),
-    ("timer_set", re.compile(r"\btimer\b|\b(remind me|wake me|count down|countdown)\b.*\bin\b")),
+    ("timer_set", re.compile(r"\btimer\b|\b(reminds? me|wake me|count down|countdown)\b.*\bin\b")),
     ("time", re.compile(r"\b(what('s| is) the time|what time is it|tell me the time|time is it|current time)\b")),
     ("date", re.compile(r"\b(what('s| is) (the|today's|todays) date|what day is (it|today)|"
                         r"today's date|what's today|what is today)\b")),
