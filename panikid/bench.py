@@ -20,12 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import __version__, fixtures
-from .components import Components, load_all
+from . import __version__
+from .app.components import Components, load_all
+from .brains.processor import AssistantProcessor
 from .config import Config
-from .frames import SAMPLE_RATE
-from .llm import AssistantProcessor
-from .sentences import split_sentences
+from .devtools import fixtures
+from .pipeline.frames import SAMPLE_RATE
+from .speech.tts.sentences import split_sentences
 
 QUESTIONS = [
     "What is the capital of France?",

@@ -45,14 +45,14 @@ def _load_config(args: argparse.Namespace) -> Config:
 # ----------------------------------------------------------------------------- commands
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .app.daemon import Daemon, RunOptions
     from .audio.wav import read_wav
-    from .daemon import Daemon, RunOptions
 
     cfg = _load_config(args)
     if args.input:
         read_wav(args.input)  # a bad input file fails before the models load
     else:
-        from . import devices
+        from .audio import devices
 
         devices.check_capture_available(cfg.audio)
     events_out = None
@@ -61,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.events:
         events_out = open(args.events, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
     try:
-        from .surfaces import build_surfaces
+        from .app.surfaces import build_surfaces
 
         opts = RunOptions(args.input, args.output, args.pace, events_out)
         return asyncio.run(Daemon(cfg, opts, surfaces=build_surfaces(cfg)).run())
@@ -81,8 +81,8 @@ def _beam_size(text: str) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    from .app.components import load_stt
     from .audio.wav import read_wav
-    from .components import load_stt
 
     cfg = _load_config(args)
     pcm, _info = read_wav(args.wav)
@@ -92,8 +92,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_say(args: argparse.Namespace) -> int:
+    from .app.components import load_tts
     from .audio.wav import write_wav
-    from .components import load_tts
 
     cfg = _load_config(args)
     if not args.text.strip():
@@ -108,9 +108,9 @@ def cmd_say(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     import threading
 
+    from .app.components import load_llm, load_router
     from .brains.factory import policy_for
-    from .components import load_llm, load_router
-    from .llm import APOLOGY, AssistantProcessor
+    from .brains.processor import APOLOGY, AssistantProcessor
 
     cfg = _load_config(args)
     if not args.text.strip():
@@ -140,7 +140,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .check import run_checks
+    from .doctor.checks import run_checks
 
     try:
         cfg = config_mod.load(args.config)
@@ -152,7 +152,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from . import devices
+    from .audio import devices
 
     cfg = _load_config(args)
     print(devices.format_devices(cfg.audio.backend))
@@ -251,15 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_PROBLEM
+    from .app.components import ComponentError
+    from .app.daemon import AudioNotFlowingError
     from .audio.wav import AudioInputError
-    from .components import ComponentError
-    from .daemon import AudioNotFlowingError
     from .models import ModelError
 
     try:
         devices_error: tuple[type[BaseException], ...] = ()
         try:
-            from .devices import AudioDeviceError
+            from .audio.devices import AudioDeviceError
 
             devices_error = (AudioDeviceError,)
         except ImportError:

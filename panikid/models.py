@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from panikid.config import ModelsConfig
+    from .config import ModelsConfig
 
 ROLE_KEYS: dict[str, str] = {
     "wake": "wake.models", "vad": "vad.engine", "turn": "turn.model", "stt": "stt.model", "tts": "tts.voice",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from panikid import fixtures
+from panikid.devtools import fixtures
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,7 @@ def no_wake_speech(speech_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def components():
     """The default models, loaded once per test session."""
-    from panikid.components import load_all
+    from panikid.app.components import load_all
     from panikid.config import Config
 
     return load_all(Config())

@@ -28,7 +28,7 @@ from fuzzing import Payload, payloads
 from mosquitto import Listener
 from paho.mqtt.enums import CallbackAPIVersion
 
-from panikid import fixtures
+from panikid.devtools import fixtures
 
 QUESTION = "What is the capital of France?"
 EFFECTS = {"volume", "mute", "unmute", "listen", "wake_sensitivity", "llm_backend", "intent", "timer_finished"}

@@ -12,9 +12,9 @@ from fake_vendors import free_port
 from helpers import run_cli
 from llama_server import LlamaServer
 
-from panikid import fixtures
 from panikid.brains.providers.openai_compat import OpenAICompatProvider
 from panikid.brains.router import Router
+from panikid.devtools import fixtures
 
 SECRET = "sk-proj-DoNotLeak-0123456789abcdef"
 
@@ -84,8 +84,8 @@ class _KillOnFirstPiece:
 
 def test_server_killed_mid_stream_falls_back_to_local(tmp_path: Path) -> None:
     from panikid import models
+    from panikid.brains.processor import LlamaCppBackend
     from panikid.config import ModelsConfig
-    from panikid.llm import LlamaCppBackend
 
     server = LlamaServer(tmp_path / "server.log").start()
     try:

@@ -10,14 +10,14 @@ import time
 import pytest
 from fake_vendors import FakeVendor, SilentServer, free_port
 
+from panikid.brains.processor import APOLOGY, AssistantProcessor, LlamaCppBackend
 from panikid.brains.providers.anthropic import AnthropicProvider
 from panikid.brains.providers.gemini import GeminiProvider
 from panikid.brains.providers.openai_compat import OpenAICompatProvider
 from panikid.brains.router import Router
 from panikid.events import EventBus
-from panikid.frames import LLMTextFrame, TranscriptionFrame
-from panikid.llm import APOLOGY, AssistantProcessor, LlamaCppBackend
-from panikid.testing import run, run_frames
+from panikid.pipeline.frames import LLMTextFrame, TranscriptionFrame
+from panikid.pipeline.testing import run, run_frames
 
 MESSAGES = [{"role": "system", "content": "Answer in one short sentence."},
             {"role": "user", "content": "Say hello."}]

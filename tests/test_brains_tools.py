@@ -12,14 +12,14 @@ from fake_vendors import FakeVendor
 
 from panikid.brains import intents, tools
 from panikid.brains.intents import Action, IntentHandler
+from panikid.brains.processor import AssistantProcessor
 from panikid.brains.providers.anthropic import AnthropicProvider
 from panikid.brains.providers.gemini import GeminiProvider
 from panikid.brains.providers.openai_compat import OpenAICompatProvider
 from panikid.brains.router import Router
 from panikid.events import EventBus
-from panikid.frames import LLMTextFrame, TranscriptionFrame
-from panikid.llm import AssistantProcessor
-from panikid.testing import run, run_frames
+from panikid.pipeline.frames import LLMTextFrame, TranscriptionFrame
+from panikid.pipeline.testing import run, run_frames
 
 NOW = dt.datetime(2026, 3, 14, 15, 9, tzinfo=dt.UTC)
 

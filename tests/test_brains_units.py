@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from panikid.brains import secrets
+from panikid import secrets
 from panikid.brains.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from panikid.brains.context import Conversation, estimate_tokens, spoken_part
 from panikid.brains.intents import IntentHandler, match

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from helpers import run_cli
 
-from panikid import __version__, fixtures
+from panikid import __version__
+from panikid.devtools import fixtures
 
 
 def assert_clean_error(res, code: int, *needles: str) -> None:

@@ -19,10 +19,11 @@ import pytest
 from daemon_proc import DaemonProcess
 from mosquitto import DaemonThread, Listener, Mosquitto, free_port
 
-from panikid import config, fixtures
-from panikid.control.mqtt import MqttSurface
-from panikid.control.web import WebSurface
-from panikid.daemon import Daemon, RunOptions
+from panikid import config
+from panikid.app.daemon import Daemon, RunOptions
+from panikid.control.mqtt.surface import MqttSurface
+from panikid.control.web.surface import WebSurface
+from panikid.devtools import fixtures
 
 SURROGATE_ASK = '{"command": "ask", "text": "hi \\ud800 there"}'  # the escape, as JSON text carries it
 

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 from mosquitto import DaemonThread, Listener, Mosquitto
 
-from panikid import config, fixtures
+from panikid import config
+from panikid.app.daemon import Daemon, RunOptions
 from panikid.audio.wav import read_wav
-from panikid.control.discovery import discovery_payload
-from panikid.control.mqtt import MqttSurface
-from panikid.control.mqtt_topics import Topics, backoff_delay, messages_for
-from panikid.daemon import Daemon, RunOptions
+from panikid.control.mqtt.discovery import discovery_payload
+from panikid.control.mqtt.surface import MqttSurface
+from panikid.control.mqtt.topics import Topics, backoff_delay, messages_for
+from panikid.devtools import fixtures
 from panikid.events import Event
 
 DEV = "kitchen"
@@ -308,7 +309,7 @@ def test_user_action_publishes_to_its_topic(broker: Mosquitto, components: objec
 # ---------------------------------------------------------------- Hermes compatibility
 
 def test_hermes_parse_and_outgoing() -> None:
-    from panikid.control import hermes
+    from panikid.control.mqtt.surface import hermes
     from panikid.control.schema import CommandError
     from panikid.events import Event
 
@@ -364,7 +365,7 @@ def test_forget_removes_the_device_from_the_broker(broker: Mosquitto, components
     toml = tmp_path / "panikid.toml"
     toml.write_text(f'[general]\ndevice_id = "{DEV}"\n[mqtt]\nenabled = true\nhost = "127.0.0.1"\n'
                     f"port = {broker.port}\n")
-    res = subprocess.run([sys.executable, "-m", "panikid.control.forget", "--config", str(toml)],
+    res = subprocess.run([sys.executable, "-m", "panikid.control.mqtt.forget", "--config", str(toml)],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "removed kitchen" in res.stdout

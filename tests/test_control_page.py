@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from mosquitto import DaemonThread, free_port
 
-from panikid import config, fixtures
-from panikid.control.web import WebSurface
-from panikid.daemon import Daemon, RunOptions
+from panikid import config
+from panikid.app.daemon import Daemon, RunOptions
+from panikid.control.web.surface import WebSurface
+from panikid.devtools import fixtures
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

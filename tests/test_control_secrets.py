@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from panikid.control.mqtt import MqttConfigError, read_secret
+from panikid.control.mqtt.surface import MqttConfigError, read_secret
 
 
 def test_secret_sources_in_order(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ import aiohttp
 import pytest
 from mosquitto import DaemonThread, free_port
 
-from panikid import config, fixtures
-from panikid.control.web import WebConfigError, WebSurface
-from panikid.daemon import Daemon, RunOptions
+from panikid import config
+from panikid.app.daemon import Daemon, RunOptions
+from panikid.control.web.surface import WebConfigError, WebSurface
+from panikid.devtools import fixtures
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +217,7 @@ def test_a_client_that_never_reads_is_dropped_and_the_turn_completes(components:
 
 
 def test_status_counts_turns_into_a_latency_histogram() -> None:
-    from panikid.control.status import Status
+    from panikid.control.web.status import Status
     from panikid.events import Event
 
     st = Status(started=0.0)

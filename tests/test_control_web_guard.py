@@ -21,10 +21,11 @@ import aiohttp
 import pytest
 from mosquitto import DaemonThread, free_port
 
-from panikid import config, fixtures
-from panikid.control.web import WebSurface, host_allowed
-from panikid.control.ws_frames import FrameScanner
-from panikid.daemon import Daemon, RunOptions
+from panikid import config
+from panikid.app.daemon import Daemon, RunOptions
+from panikid.control.web.surface import WebSurface, host_allowed
+from panikid.control.web.ws_frames import FrameScanner
+from panikid.devtools import fixtures
 
 
 @pytest.fixture(scope="module")

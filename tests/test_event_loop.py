@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from panikid.app.daemon import Daemon, RunOptions
 from panikid.config import Config
-from panikid.daemon import Daemon, RunOptions
-from panikid.testing import run_with_loop_checks
+from panikid.pipeline.testing import run_with_loop_checks
 
 
 def test_a_full_turn_never_blocks_the_loop(components, wake_and_command: Path, tmp_path: Path) -> None:

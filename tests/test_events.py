@@ -10,7 +10,7 @@ import pytest
 
 from panikid import events as ev
 from panikid.events import Event, EventBus
-from panikid.testing import run
+from panikid.pipeline.testing import run
 
 
 class FakeClock:

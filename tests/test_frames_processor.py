@@ -10,7 +10,7 @@ import pytest
 
 from panikid import events as ev
 from panikid.events import EventBus
-from panikid.frames import (
+from panikid.pipeline.frames import (
     DataFrame,
     EndFrame,
     ErrorFrame,
@@ -23,9 +23,9 @@ from panikid.frames import (
     SystemFrame,
     TranscriptionFrame,
 )
-from panikid.pipeline import Pipeline, PipelineRunner
-from panikid.processor import FrameProcessor
-from panikid.testing import run, run_frames, types
+from panikid.pipeline.processor import FrameProcessor
+from panikid.pipeline.runner import Pipeline, PipelineRunner
+from panikid.pipeline.testing import run, run_frames, types
 
 WAIT = 10.0  # generous deadline for a condition that should hold almost at once
 

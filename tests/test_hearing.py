@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from panikid import fixtures
-from panikid.frames import SAMPLE_RATE
-from panikid.hearing import Heard, compression_ratio, judge
+from panikid.devtools import fixtures
+from panikid.pipeline.frames import SAMPLE_RATE
+from panikid.speech.stt.hearing import Heard, compression_ratio, judge
 
 
 @pytest.mark.parametrize("heard", [

@@ -9,10 +9,10 @@ import time
 import pytest
 
 from panikid.events import EventBus
-from panikid.frames import CancelFrame, DataFrame, EndFrame, StartFrame, TranscriptionFrame
-from panikid.pipeline import Pipeline, PipelineRunner
-from panikid.processor import FrameProcessor
-from panikid.testing import detect_slow_callbacks, run, run_frames, run_with_loop_checks
+from panikid.pipeline.frames import CancelFrame, DataFrame, EndFrame, StartFrame, TranscriptionFrame
+from panikid.pipeline.processor import FrameProcessor
+from panikid.pipeline.runner import Pipeline, PipelineRunner
+from panikid.pipeline.testing import detect_slow_callbacks, run, run_frames, run_with_loop_checks
 
 GUARD = 30.0  # only there so that a broken deadline fails the test instead of hanging it
 

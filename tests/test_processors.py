@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from panikid import fixtures
+from panikid.brains.processor import AssistantProcessor
+from panikid.devtools import fixtures
 from panikid.events import EventBus
-from panikid.frames import (
+from panikid.pipeline.frames import (
     SAMPLE_RATE,
     InputAudioFrame,
     InterruptionFrame,
@@ -32,15 +33,14 @@ from panikid.frames import (
     UtteranceFrame,
     WakeWordFrame,
 )
-from panikid.llm import AssistantProcessor
-from panikid.segmenter import EndOfTurnSegmenter
-from panikid.stt import STTProcessor
-from panikid.testing import run_frames, types
-from panikid.tts import SentenceAggregator, TTSProcessor
-from panikid.turn import TurnDetector
-from panikid.vad import WebRtcVad
-from panikid.wake import WakeDetector, WakeWordProcessor
-from panikid.wake_engines import WakeModelError, find_model, load_engines
+from panikid.pipeline.testing import run_frames, types
+from panikid.speech.stt.whisper import STTProcessor
+from panikid.speech.tts.piper import SentenceAggregator, TTSProcessor
+from panikid.speech.turn.processor import TurnDetector
+from panikid.speech.turn.segmenter import EndOfTurnSegmenter
+from panikid.speech.turn.vad import WebRtcVad
+from panikid.speech.wake.engines import WakeModelError, find_model, load_engines
+from panikid.speech.wake.processor import WakeDetector, WakeWordProcessor
 
 
 def audio_frames(samples: np.ndarray, frame_ms: int = 30) -> list[InputAudioFrame]:
@@ -250,7 +250,7 @@ def test_interruption_cancels_generation_in_the_worker() -> None:
     backend = _SlowBackend()
 
     async def scenario() -> list:
-        from panikid.pipeline import Pipeline, PipelineRunner
+        from panikid.pipeline.runner import Pipeline, PipelineRunner
 
         proc = AssistantProcessor(backend, "x")
         pipe = Pipeline([proc])

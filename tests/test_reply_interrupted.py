@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
+from panikid.brains.processor import AssistantProcessor, LlamaCppBackend
 from panikid.brains.router import Router
 from panikid.events import EventBus
-from panikid.frames import InterruptionFrame, LLMTextFrame, TranscriptionFrame
-from panikid.llm import AssistantProcessor, LlamaCppBackend
-from panikid.pipeline import Pipeline, PipelineRunner
+from panikid.pipeline.frames import InterruptionFrame, LLMTextFrame, TranscriptionFrame
+from panikid.pipeline.runner import Pipeline, PipelineRunner
 
 
 @pytest.fixture(scope="module")

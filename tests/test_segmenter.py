@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panikid.segmenter import EndOfTurnSegmenter, Segment
+from panikid.speech.turn.segmenter import EndOfTurnSegmenter, Segment
 
 CHUNK = 0.03  # 30 ms VAD frames
 
@@ -156,7 +156,7 @@ def test_any_sequence_starts_at_most_once_and_ends_at_most_once_after_the_start(
 
 def _trim(pattern: str, **kw) -> int:
     """Feed 's'/'.' decisions to a WakeTailTrimmer; the frames it drops (at its decision or the end)."""
-    from panikid.segmenter import WakeTailTrimmer
+    from panikid.speech.turn.segmenter import WakeTailTrimmer
 
     t = WakeTailTrimmer(**kw)
     for ch in pattern:
@@ -173,7 +173,7 @@ def test_the_wake_words_end_is_dropped_however_long_the_pause_after_it() -> None
     assert _trim("ss" + "." * 60 + "sss", wake_end=5, min_gap=3) == 2
     assert _trim("ss" + "." * 10, wake_end=5, min_gap=3) == 2
     # The decision comes min_gap frames after wake_end at the latest (the caller holds frames until then).
-    from panikid.segmenter import WakeTailTrimmer
+    from panikid.speech.turn.segmenter import WakeTailTrimmer
 
     t = WakeTailTrimmer(wake_end=5, min_gap=3)
     results = [t.process(ch == "s") for ch in "ss" + "." * 20]
@@ -207,7 +207,7 @@ def test_silence_first_means_nothing_to_drop() -> None:
 
 def _mask(pattern: str, start: int, end: int, in_speech_from: int | None = None) -> str:
     """Feed 's'/'.' through a CueMask; what the segmenter receives, as 's'/'.' (held ones come later)."""
-    from panikid.segmenter import CueMask
+    from panikid.speech.turn.segmenter import CueMask
 
     m = CueMask(start, end, min_gap=3)
     out: list[bool] = []
@@ -239,11 +239,11 @@ def test_command_after_a_pause_loses_the_wake_words_tail(speech_dir, components)
     """Through the turn detector: with a pause after the wake word, the utterance starts at the command."""
     import asyncio
 
-    from panikid import fixtures
-    from panikid.frames import SAMPLE_RATE, InputAudioFrame, UtteranceFrame, WakeWordFrame
-    from panikid.testing import run_frames
-    from panikid.turn import TurnDetector
-    from panikid.vad import WebRtcVad
+    from panikid.devtools import fixtures
+    from panikid.pipeline.frames import SAMPLE_RATE, InputAudioFrame, UtteranceFrame, WakeWordFrame
+    from panikid.pipeline.testing import run_frames
+    from panikid.speech.turn.processor import TurnDetector
+    from panikid.speech.turn.vad import WebRtcVad
 
     wake = fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, speech_dir))
     command = fixtures.read_pcm(fixtures.cached_speech("What time is it?", speech_dir))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import run_cli
 
-from panikid.service.install_check import service_findings
+from panikid.doctor.service import service_findings
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -54,13 +54,13 @@ def test_install_upgrade_uninstall(tmp_path: Path) -> None:
 
     # Second run: upgrades in place and keeps the edited configuration.
     (root / "etc/panikid/panikid.toml").write_text("[wake]\nthreshold = 0.7\n")
-    (pkg / "check.py").unlink()  # an out-of-date install: the upgrade puts it back
+    (pkg / "cli.py").unlink()  # an out-of-date install: the upgrade puts it back
     r = _install(root, "--no-deps")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "kept the existing configuration /etc/panikid/panikid.toml" in r.stdout
     assert (root / "etc/panikid/panikid.toml").read_text() == "[wake]\nthreshold = 0.7\n"
     assert (root / "etc/panikid/panikid.toml.default").read_text() == (REPO / "config/panikid.toml").read_text()
-    assert (pkg / "check.py").read_text() == (REPO / "panikid/check.py").read_text()
+    assert (pkg / "cli.py").read_text() == (REPO / "panikid/cli.py").read_text()
 
     # Uninstall: everything but the configuration, and it says so.
     (root / "etc/panikid/credentials/openai_api_key").write_text("sk-test\n")

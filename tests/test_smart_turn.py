@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from panikid import fixtures, models
-from panikid import smart_turn as st
+from panikid import models
 from panikid.config import ModelsConfig
+from panikid.devtools import fixtures
+from panikid.speech.turn import smart_turn as st
 
 RATE = fixtures.SAMPLE_RATE
 
@@ -93,7 +94,7 @@ def model(model_path: Path) -> st.SmartTurnModel:
 def test_the_bundled_model_loads_by_path_without_importing_pipecat(model_path: Path) -> None:
     assert model_path.name == "smart-turn-v3.2-cpu.onnx" and model_path.is_file()
     code = (
-        "import sys; from pathlib import Path; from panikid.smart_turn import SmartTurnModel; "
+        "import sys; from pathlib import Path; from panikid.speech.turn.smart_turn import SmartTurnModel; "
         f"p = SmartTurnModel(Path({str(model_path)!r})).probability(bytes(32000)); "
         "assert 0.0 <= p <= 1.0, p; assert 'pipecat' not in sys.modules; print('clean')"
     )

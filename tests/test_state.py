@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from panikid import events as ev
-from panikid.state import DEFAULT_TIMEOUTS, State, StateMachine
+from panikid.events.state import DEFAULT_TIMEOUTS, State, StateMachine
 
 
 def drive(sm: StateMachine, *steps: tuple[str, dict, float]) -> list[str | None]:

@@ -17,7 +17,7 @@ from panikid import events as ev
 from panikid.audio.convert import float_to_pcm16, peak_frequency, sine
 from panikid.audio.wav import AudioInputError, read_wav, write_wav
 from panikid.events import EventBus
-from panikid.frames import (
+from panikid.pipeline.frames import (
     DataFrame,
     EndFrame,
     InputAudioFrame,
@@ -25,9 +25,9 @@ from panikid.frames import (
     OutputAudioFrame,
     TTSStoppedFrame,
 )
-from panikid.pipeline import Pipeline, PipelineRunner
-from panikid.processor import FrameProcessor
-from panikid.testing import run, run_frames, run_with_loop_checks
+from panikid.pipeline.processor import FrameProcessor
+from panikid.pipeline.runner import Pipeline, PipelineRunner
+from panikid.pipeline.testing import run, run_frames, run_with_loop_checks
 from panikid.transports.file import FileInputTransport, FileOutputTransport
 
 

@@ -21,8 +21,7 @@ import pytest
 from pulse import ExtraSink, PulseServer, pulse_server
 
 from panikid.audio.convert import float_to_pcm16, pcm16_to_float, peak_frequency, sine
-from panikid.audio.wav import write_wav
-from panikid.devices import (
+from panikid.audio.devices import (
     AudioDeviceError,
     DeviceInfo,
     NoAudioDevicesError,
@@ -31,6 +30,7 @@ from panikid.devices import (
     probe,
     resolve_device,
 )
+from panikid.audio.wav import write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -126,11 +126,11 @@ def test_machine_without_sound_card(tmp_path: Path) -> None:
 CAPTURE = r"""
 import asyncio, json, sys
 from panikid.config import AudioConfig
-from panikid.devices import AudioDeviceError
+from panikid.audio.devices import AudioDeviceError
 from panikid.events import EventBus
-from panikid.frames import InputAudioFrame
-from panikid.pipeline import Pipeline, PipelineRunner
-from panikid.processor import FrameProcessor
+from panikid.pipeline.frames import InputAudioFrame
+from panikid.pipeline.runner import Pipeline, PipelineRunner
+from panikid.pipeline.processor import FrameProcessor
 from panikid.transports.local import LocalAudioInputTransport
 
 
@@ -176,9 +176,9 @@ import numpy as np
 from panikid.audio.convert import float_to_pcm16, sine
 from panikid.config import AudioConfig
 from panikid.events import EventBus
-from panikid.frames import InterruptionFrame, OutputAudioFrame, TTSStoppedFrame
-from panikid.pipeline import Pipeline, PipelineRunner
-from panikid.processor import FrameProcessor
+from panikid.pipeline.frames import InterruptionFrame, OutputAudioFrame, TTSStoppedFrame
+from panikid.pipeline.runner import Pipeline, PipelineRunner
+from panikid.pipeline.processor import FrameProcessor
 from panikid.transports.local import LocalAudioOutputTransport
 
 

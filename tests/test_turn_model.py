@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from helpers import run_cli, similarity
 
-from panikid import fixtures
+from panikid.devtools import fixtures
 from panikid.events import EventBus
-from panikid.frames import SAMPLE_RATE, InputAudioFrame, ListenFrame, SpeculationFrame, UtteranceFrame
-from panikid.segmenter import EndOfTurnSegmenter
-from panikid.testing import run_frames, types
-from panikid.turn import TurnDetector
-from panikid.vad import WebRtcVad
+from panikid.pipeline.frames import SAMPLE_RATE, InputAudioFrame, ListenFrame, SpeculationFrame, UtteranceFrame
+from panikid.pipeline.testing import run_frames, types
+from panikid.speech.turn.processor import TurnDetector
+from panikid.speech.turn.segmenter import EndOfTurnSegmenter
+from panikid.speech.turn.vad import WebRtcVad
 
 
 class Scripted:
@@ -79,7 +79,7 @@ def test_the_utterance_so_far_is_sent_ahead_at_a_pause(speech_dir: Path) -> None
 
 
 def test_stt_reuses_the_transcript_made_ahead(components, speech_dir: Path) -> None:
-    from panikid.stt import STTProcessor
+    from panikid.speech.stt.whisper import STTProcessor
 
     pcm = fixtures.read_pcm(fixtures.cached_speech("What is the capital of France?", speech_dir)).tobytes()
     stt = STTProcessor(components.stt)
@@ -116,7 +116,7 @@ def test_the_chime_heard_right_after_the_wake_word_is_not_the_command(components
     """The microphone hears the chime the moment the wake word ends: it must not lengthen the wake word
     (which would then be taken for the command) nor start the command; the model ends the turn early."""
     from panikid.audio import cues
-    from panikid.frames import WakeWordFrame
+    from panikid.pipeline.frames import WakeWordFrame
 
     wake = fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, speech_dir, seed=7))
     command = fixtures.read_pcm(fixtures.cached_speech("What time is it?", speech_dir, seed=7))

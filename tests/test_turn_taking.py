@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from helpers import run_cli, similarity
 
-from panikid import fixtures
-from panikid.frames import SAMPLE_RATE
+from panikid.devtools import fixtures
+from panikid.pipeline.frames import SAMPLE_RATE
 
 pytestmark = pytest.mark.slow
 

@@ -19,8 +19,8 @@ from helpers import similarity
 from pulse import ExtraSink, PulseServer, pulse_server
 from test_audio_loop import DaemonProcess
 
-from panikid import fixtures
 from panikid.audio import cues
+from panikid.devtools import fixtures
 
 pytestmark = [pytest.mark.audio, pytest.mark.slow]
 

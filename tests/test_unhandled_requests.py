@@ -12,10 +12,11 @@ import aiohttp
 import pytest
 from mosquitto import DaemonThread, Listener, Mosquitto, free_port
 
-from panikid import config, fixtures
-from panikid.control.mqtt import MqttSurface
-from panikid.control.web import WebSurface
-from panikid.daemon import Daemon, RunOptions
+from panikid import config
+from panikid.app.daemon import Daemon, RunOptions
+from panikid.control.mqtt.surface import MqttSurface
+from panikid.control.web.surface import WebSurface
+from panikid.devtools import fixtures
 
 pytestmark = pytest.mark.slow
 DEV = "unhandled-test"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import Result, run_cli, similarity
 
-from panikid import fixtures
+from panikid.devtools import fixtures
 
 REQUIRED = ["ready", "wake", "speech_started", "speech_stopped", "transcript", "reply", "audio_started", "turn"]
 
@@ -210,6 +210,6 @@ def test_tune_malloc_takes_effect_in_this_c_library() -> None:
     import sys
 
     # In a child process: the setting is process-wide and would slow this test process's own models.
-    code = "from panikid.components import tune_malloc; print(tune_malloc(low_memory=True))"
+    code = "from panikid.app.components import tune_malloc; print(tune_malloc(low_memory=True))"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == "True", res.stderr  # glibc accepted both settings

@@ -11,13 +11,13 @@ from .intents import IntentHandler
 from .timers import TimerTable
 
 if TYPE_CHECKING:
-    from ..components import Components
-    from ..llm import AssistantProcessor
+    from ..app.components import Components
+    from .processor import AssistantProcessor
 
 
 def build_assistant(cfg: Config, comps: Components) -> AssistantProcessor:
     """Device actions of intents (volume, mute) are applied by whoever sets ``on_action`` (the daemon)."""
-    from ..llm import AssistantProcessor
+    from .processor import AssistantProcessor
 
     c = cfg.context
     count = getattr(comps.llm, "count_tokens", None) or estimate_tokens

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import secrets
 from ..config import Config
-from . import secrets
 from .router import Provider, Router
 
 

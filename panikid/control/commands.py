@@ -38,7 +38,7 @@ from .schema import (
 )
 
 if TYPE_CHECKING:
-    from ..daemon import Daemon
+    from ..app.daemon import Daemon
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import fixtures
+from ..devtools import fixtures
 from . import GENERATOR_VERSION
 from .plan import Plan
 from .render import Rendered, render_item, render_negative

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import fixtures
+from ..devtools import fixtures
 
 PIPER_SEEDS = (11, 22, 33)
 PIPER_LENGTH_SCALES = (0.8, 1.0, 1.25)

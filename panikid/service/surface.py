@@ -25,7 +25,7 @@ from .testhook import StallHook
 from .watchdog import WatchdogPolicy, decide, ping_interval
 
 if TYPE_CHECKING:
-    from ..daemon import Daemon
+    from ..app.daemon import Daemon
     from ..events import Event
 
 log = logging.getLogger(__name__)

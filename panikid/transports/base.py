@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 
 from .. import events as ev
 from ..audio.convert import apply_volume
-from ..frames import (
+from ..pipeline.frames import (
     SAMPLE_RATE,
     CancelFrame,
     CueFrame,
@@ -35,7 +35,7 @@ from ..frames import (
     SystemFrame,
     TTSStoppedFrame,
 )
-from ..processor import FrameProcessor
+from ..pipeline.processor import FrameProcessor
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..audio.convert import StreamResampler
 from ..audio.wav import WavInfo, WavWriter, read_wav
 from ..events import EventBus
-from ..frames import SAMPLE_RATE
+from ..pipeline.frames import SAMPLE_RATE
 from .base import InputTransport, OutputTransport
 
 PACES = ("realtime", "fast")

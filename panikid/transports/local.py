@@ -23,17 +23,11 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 
-from ..audio.convert import (
-    StreamResampler,
-    downmix,
-    float_to_pcm16,
-    pcm16_to_float,
-    upmix,
-)
+from ..audio.convert import StreamResampler, downmix, float_to_pcm16, pcm16_to_float, upmix
+from ..audio.devices import AudioDeviceError, DeviceInfo, choose_format, probe, resolve_device
 from ..config import AudioConfig
-from ..devices import AudioDeviceError, DeviceInfo, choose_format, probe, resolve_device
 from ..events import EventBus
-from ..frames import SAMPLE_RATE
+from ..pipeline.frames import SAMPLE_RATE
 from .base import DRAIN_SLACK_SECONDS, InputTransport, OutputTransport
 from .local_backends import Backend, Stream, get_backend
 

@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..devices import BACKENDS, AudioDeviceError, DeviceInfo
+from ..audio.devices import BACKENDS, AudioDeviceError, DeviceInfo
 
 InputCallback = Callable[[bytes], None]
 OutputCallback = Callable[[int], bytes]

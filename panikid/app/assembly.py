@@ -1,0 +1,78 @@
+"""Pipeline assembly: which transports and processors a configuration and the CLI options ask for.
+
+    pipeline = Pipeline([input, wake, turn, stt, assistant, cues, sentences, tts, output])
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import IO
+
+from ..brains.assistant import build_assistant
+from ..config import Config
+from ..pipeline.processor import FrameProcessor
+from ..pipeline.runner import Pipeline
+from ..speech.feedback import CuePlayer
+from ..speech.stt.whisper import STTProcessor
+from ..speech.tts.piper import SentenceAggregator, TTSProcessor
+from ..speech.turn.processor import TurnDetector
+from ..speech.wake.processor import WakeWordProcessor
+from .components import Components
+
+
+@dataclass
+class RunOptions:
+    input_wav: str | None = None
+    output_wav: str | None = None
+    pace: str = "realtime"
+    events_out: IO[str] | None = None
+
+
+def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
+                   transport_out: FrameProcessor) -> Pipeline:
+    wake_cue = comps.cues.get("wake")
+    return Pipeline([
+        transport_in,
+        WakeWordProcessor(comps.wake, cfg.wake.threshold, cfg.wake.cooldown_seconds),
+        TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds,
+                     cue_seconds=wake_cue.seconds if wake_cue else 0.0, turn_model=comps.turn_model,
+                     model_pause_seconds=cfg.turn.pause_seconds, model_threshold=cfg.turn.threshold),
+        STTProcessor(comps.stt),
+        build_assistant(cfg, comps),
+        CuePlayer(wake_cue, comps.cues.get("end"), comps.cues.get("error"), cfg.cues.not_understood),
+        SentenceAggregator(),
+        TTSProcessor(comps.tts),
+        transport_out,
+    ])
+
+
+def make_transports(
+    cfg: Config, opts: RunOptions, voice_rate: int, hold: asyncio.Event | None = None
+) -> tuple[FrameProcessor, FrameProcessor]:
+    """File transports for --input/--output, local audio devices otherwise."""
+    from ..transports import file as file_tp
+
+    tin: FrameProcessor
+    tout: FrameProcessor
+    if opts.input_wav:
+        tin = file_tp.FileInputTransport(opts.input_wav, pace=opts.pace, frame_ms=cfg.audio.frame_ms)
+        if opts.pace == "fast":
+            tin.hold = hold
+    else:
+        from ..transports import local
+
+        tin = local.LocalAudioInputTransport(cfg.audio)
+    if opts.output_wav:
+        tout = file_tp.FileOutputTransport(opts.output_wav, pace=opts.pace, sample_rate=voice_rate)
+    elif opts.input_wav:
+        # A file as the microphone and no --output: the reply is not played anywhere,
+        # but it is still produced and evented.
+        from ..transports.null import NullOutputTransport
+
+        tout = NullOutputTransport()
+    else:
+        from ..transports import local
+
+        tout = local.LocalAudioOutputTransport(cfg.audio, voice_sample_rate=voice_rate)
+    return tin, tout

@@ -1,0 +1,223 @@
+"""Load the speech components a configuration asks for (slow: call from a thread).
+
+Every model is resolved through panikid.models (bundled package, local path, or
+hub name) and loaded here, so a bad model setting fails at start with an error
+that names its key.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+
+from .. import models
+from ..audio.cues import Cue, CueError, load_cue
+from ..brains.processor import LlamaCppBackend, LLMBackend, leading_prompt
+from ..brains.processor import system_prompt as dated_prompt
+from ..brains.router import Router
+from ..config import Config
+from ..speech.stt.whisper import WhisperEngine
+from ..speech.tts.piper import PiperEngine
+from ..speech.turn.segmenter import EndOfTurnSegmenter
+from ..speech.turn.smart_turn import SmartTurnModel
+from ..speech.turn.vad import SileroVad, VadEngine, WebRtcVad
+from ..speech.wake.engines import WakeEngine, WakeModelError, load_engines
+
+log = logging.getLogger(__name__)
+
+
+class ComponentError(Exception):
+    """A component could not be loaded; the message names the config key."""
+
+
+@dataclass
+class Components:
+    wake: list[WakeEngine]
+    vad: VadEngine
+    stt: WhisperEngine
+    llm: LLMBackend
+    tts: PiperEngine
+    load_seconds: dict[str, float]
+    router: Router | None = None
+    """Local model plus the configured cloud provider, per router.policy."""
+    cues: dict[str, Cue | None] = field(default_factory=dict)
+    """The configured cues (wake, end, error) at the voice's rate; None where turned off."""
+    turn_model: SmartTurnModel | None = None
+    """The end-of-turn model (turn.model), or None: silence alone ends a turn."""
+
+    def warm_up(self, system_prompt: str) -> None:
+        """Run each model once so the first turn is as fast as the others (blocking).
+
+        llama.cpp keeps the evaluated system prompt in its cache, so later turns
+        only evaluate the user's words. ``system_prompt`` is the leading system
+        message exactly as the assistant sends it (with the persona).
+        """
+        import threading
+
+        started = time.perf_counter()
+        self.stt.transcribe(bytes(16000 * 2))
+        if self.turn_model is not None:
+            self.turn_model.probability(bytes(16000 * 2))
+        messages = [{"role": "system", "content": dated_prompt(system_prompt)}, {"role": "user", "content": "Hi."}]
+        for _ in self.llm.stream(messages, threading.Event()):
+            break
+        self.tts.synthesize_all("Ready.")
+        self.load_seconds["warm_up"] = round(time.perf_counter() - started, 3)
+
+    def segmenter(self, cfg: Config) -> EndOfTurnSegmenter:
+        return segmenter_for(cfg, self.turn_model is not None)
+
+
+def segmenter_for(cfg: Config, with_model: bool) -> EndOfTurnSegmenter:
+    """With an end-of-turn model, silence only ends the turns the model calls unfinished."""
+    v = cfg.vad
+    silence = cfg.turn.max_pause_seconds if with_model else v.silence_seconds
+    return EndOfTurnSegmenter(v.speech_seconds, silence, v.max_seconds, v.no_speech_seconds)
+
+
+def _timed(times: dict[str, float], key: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        times[key] = round(time.perf_counter() - started, 3)
+
+
+def load_wake(cfg: Config) -> list[WakeEngine]:
+    try:
+        return load_engines(cfg.wake.engine, list(cfg.wake.models), cfg.wake.custom_models_dir)
+    except WakeModelError as exc:
+        raise ComponentError(str(exc)) from exc
+
+
+def load_vad(cfg: Config) -> VadEngine:
+    if cfg.vad.engine == "silero":
+        path = models.resolve("vad", "silero", cfg.models)
+        return SileroVad(path, cfg.vad.threshold)
+    return WebRtcVad(cfg.vad.aggressiveness)
+
+
+def load_stt(cfg: Config) -> WhisperEngine:
+    path = models.resolve("stt", cfg.stt.model, cfg.models)
+    s = cfg.stt
+    try:
+        return WhisperEngine(path, s.language, s.beam_size, s.compute_type, s.threads, s.audio_context)
+    except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError on bad models
+        raise ComponentError(f"stt.model: cannot load {path}: {exc}") from exc
+
+
+def load_llm(cfg: Config) -> LLMBackend:
+    path = models.resolve("llm", cfg.llm.model, cfg.models)
+    c = cfg.llm
+    try:
+        return LlamaCppBackend(
+            path, c.context_size, c.threads, c.max_tokens, c.temperature, c.repeat_penalty
+        )
+    except Exception as exc:  # llama.cpp raises ValueError on a bad file
+        raise ComponentError(f"llm.model: cannot load {path}: {exc}") from exc
+
+
+def load_router(cfg: Config, local: LLMBackend | None) -> Router:
+    """The router over the local model and the cloud provider (no network at build time)."""
+    from ..brains.factory import BrainsConfigError, build_router
+
+    try:
+        return build_router(cfg, local)
+    except BrainsConfigError as exc:
+        raise ComponentError(str(exc)) from exc
+
+
+def load_turn_model(cfg: Config) -> SmartTurnModel | None:
+    if cfg.turn.model == "none":
+        return None
+    path = models.resolve("turn", cfg.turn.model, cfg.models)
+    try:
+        return SmartTurnModel(path, cfg.turn.threads)
+    except Exception as exc:  # onnxruntime raises its own types for a bad file
+        raise ComponentError(f"turn.model: cannot load {path}: {exc}") from exc
+
+
+def load_cues(cfg: Config, sample_rate: int) -> dict[str, Cue | None]:
+    cues: dict[str, Cue | None] = {}
+    for key in ("wake", "end", "error"):
+        try:
+            cues[key] = load_cue(getattr(cfg.cues, key), sample_rate, cfg.cues.level)
+        except CueError as exc:
+            raise ComponentError(f"cues.{key}: {exc}") from exc
+    return cues
+
+
+def load_tts(cfg: Config) -> PiperEngine:
+    path = models.resolve("tts", cfg.tts.voice, cfg.models)
+    try:
+        return PiperEngine(path, cfg.tts.length_scale, cfg.tts.speaker_id)
+    except Exception as exc:
+        raise ComponentError(f"tts.voice: cannot load {path}: {exc}") from exc
+
+
+@functools.cache
+def _libc():  # type: ignore[no-untyped-def]
+    # Looked up once: find_library runs ldconfig in a subprocess.
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters
+LOW_MEMORY_MMAP_THRESHOLD = 1 << 20
+
+
+def tune_malloc(low_memory: bool = False, arenas: int = 2) -> bool:
+    """Few malloc arenas: model calls run in worker threads, and glibc's default of one
+    arena per thread keeps freed memory per thread, so RSS would creep up turn after turn.
+
+    ``low_memory``: every allocation of 1 MiB or more gets its own mapping, returned
+    the moment it is freed. By default glibc raises that threshold as large blocks
+    are freed and then keeps such blocks in its heap: piper's per-sentence tensors
+    pile up there during a reply (measured: daemon peak 640-660 MB by default,
+    515-520 MB with this, the price being fresh pages for every large tensor, about
+    100 ms more per sentence). True when the setting took effect.
+    """
+    libc = _libc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return False
+    libc.mallopt(M_ARENA_MAX, arenas)
+    return not low_memory or bool(libc.mallopt(M_MMAP_THRESHOLD, LOW_MEMORY_MMAP_THRESHOLD))
+
+
+def release_free_memory() -> None:
+    """Hand freed memory (Whisper's weight conversion, a turn's buffers) back to the system."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def load_all(cfg: Config) -> Components:
+    applied = tune_malloc(cfg.general.low_memory)
+    if cfg.general.low_memory and applied:
+        log.info("low-memory mode: buffers of 1 MiB or more go back to the system when freed")
+    elif cfg.general.low_memory:
+        log.warning("general.low_memory: this C library cannot be tuned (not glibc); memory use is unchanged")
+    times: dict[str, float] = {}
+    try:
+        wake = _timed(times, "wake", load_wake, cfg)
+        vad = _timed(times, "vad", load_vad, cfg)
+        stt = _timed(times, "stt", load_stt, cfg)
+        llm = _timed(times, "llm", load_llm, cfg)
+        tts = _timed(times, "tts", load_tts, cfg)
+        turn_model = _timed(times, "turn", load_turn_model, cfg)
+    except models.ModelError as exc:
+        raise ComponentError(str(exc)) from exc
+    comps = Components(wake, vad, stt, llm, tts, times, load_router(cfg, llm), load_cues(cfg, tts.sample_rate),
+                       turn_model)
+    comps.warm_up(leading_prompt(cfg.llm.system_prompt, cfg.context.persona))
+    release_free_memory()
+    log.info("models loaded in %s", times)
+    return comps

@@ -1,0 +1,390 @@
+"""Language model backends and the assistant processor.
+
+A backend turns a list of chat messages into a stream of text pieces; it runs
+in a worker thread and stops early when its ``cancel`` event is set. The local
+backend is llama.cpp; cloud backends, routing and context strategies plug in
+behind the same ``LLMBackend`` interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from .. import events as ev
+from ..pipeline.frames import (
+    DataFrame,
+    LLMResponseEndFrame,
+    LLMResponseStartFrame,
+    LLMTextFrame,
+    TranscriptionFrame,
+    TTSSpeakFrame,
+)
+from ..pipeline.processor import FrameProcessor
+from ..speech.tts.sentences import SentenceSplitter
+from ..speech.turn.processor import next_turn_id
+from . import intents as intents_mod
+from . import unhandled
+from .actions import UserAction, match_action, run_action
+from .context import Conversation, spoken_part
+from .factory import policy_for
+from .intents import Action, ActionSink, IntentHandler
+from .router import Outcome, Router
+from .tools import SORRY, ToolCall, run_tool
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+APOLOGY = "Sorry, I cannot answer that right now."
+SUMMARY_PROMPT = "Summarize this conversation in one or two short sentences. Keep names and numbers."
+TIMER_TICK = 0.2
+
+
+class LLMBackend(Protocol):
+    name: str
+
+    def stream(self, messages: list[Message], cancel: threading.Event) -> Iterator[str]:
+        """Yield pieces of the reply (blocking; called from a worker thread)."""
+        ...
+
+
+class LlamaCppBackend:
+    name = "local"
+
+    def __init__(
+        self,
+        model_path: Path,
+        context_size: int = 2048,
+        threads: int = 0,
+        max_tokens: int = 96,
+        temperature: float = 0.2,
+        repeat_penalty: float = 1.15,
+    ) -> None:
+        from llama_cpp import Llama
+
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.repeat_penalty = repeat_penalty
+        self.model = Llama(
+            str(model_path),
+            n_ctx=context_size,
+            n_threads=threads or (os.cpu_count() or 1),
+            verbose=False,
+        )
+
+        # One generation at a time: a router may abandon a slow call while it still runs.
+        self._lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` with the model's own tokenizer."""
+        return len(self.model.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream(self, messages: list[Message], cancel: threading.Event) -> Iterator[str]:
+        with self._lock:
+            chunks = self.model.create_chat_completion(
+                messages,  # type: ignore[arg-type]
+                stream=True,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                repeat_penalty=self.repeat_penalty,
+            )
+            try:
+                for chunk in chunks:
+                    if cancel.is_set():
+                        return
+                    piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index,union-attr]
+                    if piece:
+                        yield str(piece)
+            finally:
+                chunks.close()  # type: ignore[union-attr]
+
+
+def leading_prompt(prompt: str, persona: str = "") -> str:
+    """The first system message: the configured prompt and persona (the same on every turn)."""
+    return prompt + (f"\n{persona}" if persona else "")
+
+
+def part_of_day(hour: int) -> str:
+    return "night" if hour < 5 else "morning" if hour < 12 else "afternoon" if hour < 18 else "evening"
+
+
+def system_prompt(base: str, now: dt.datetime | None = None) -> str:
+    """The configured prompt plus what a model cannot know by itself: the date and part of day.
+
+    Not the minute: the system prompt is the start of every prompt, and while
+    it stays the same the local model reuses what it computed for it and the
+    remembered turns (its prompt cache). A clock in it would change it every
+    minute and make the model read the whole conversation again each turn.
+    The exact time is the instant "what time is it" intent's (and tool's) job.
+    """
+    now = now or dt.datetime.now().astimezone()
+    return f"{base}\nIt is now {now:%A %d %B %Y}, in the {part_of_day(now.hour)}."
+
+
+class AssistantProcessor(FrameProcessor):
+    """Answers each transcript: an instant intent if one matches, else the LLM (or router).
+
+    With a ``Router`` as the backend, the reply event names the brain that
+    answered and why an earlier one was skipped; when every brain failed the
+    assistant speaks a short apology and an ``error`` event is published.
+    """
+
+    def __init__(
+        self,
+        backend: LLMBackend,
+        prompt: str,
+        clock: Callable[[], dt.datetime] | None = None,
+        *,
+        conversation: Conversation | None = None,
+        intents: IntentHandler | None = None,
+        persona: str = "",
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__("assistant")
+        self.backend = backend
+        self.prompt = prompt
+        self.clock = clock
+        self.conversation = conversation
+        self.intents = intents
+        self.persona = persona
+        self.monotonic = monotonic
+        self.backend_choice = "auto"
+        """auto, local or cloud: the router policy for the next turns (``auto`` = configured)."""
+        self.on_action: Callable[[Action], None] | None = None
+        self.user_actions: list[UserAction] = []
+        self.action_sink: ActionSink | None = None
+        """Where user actions publish (set by the MQTT surface)."""
+        self._timer_task: asyncio.Task[None] | None = None
+        self._spoken: dict[int, tuple[str, list[str], bool]] = {}
+
+    def messages_for(self, text: str) -> list[Message]:
+        prompt = system_prompt(leading_prompt(self.prompt, self.persona), self.clock() if self.clock else None)
+        if self.conversation is not None:
+            return self.conversation.messages(prompt, text, self.monotonic())
+        return [{"role": "system", "content": prompt}, {"role": "user", "content": text}]
+
+    async def setup(self, events: ev.EventBus) -> None:
+        await super().setup(events)
+        events.listen(self._on_event)
+        if self.intents is not None:
+            self._timer_task = asyncio.create_task(self._run_timers())
+
+    async def cleanup(self) -> None:
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+        await super().cleanup()
+
+    async def process_frame(self, frame: DataFrame) -> None:
+        if not isinstance(frame, TranscriptionFrame):
+            await self.push_frame(frame)
+            return
+        await self.answer(frame.turn, frame.text)
+
+    async def answer(self, turn: int, text: str) -> str:
+        if self.intents is not None and (action := match_action(text, self.user_actions)) is not None:
+            return await self._answer_user_action(turn, action)
+        if self.intents is not None and (intent := intents_mod.match(text)) is not None:
+            return await self._answer_intent(turn, text, intent)
+        if (request := unhandled.match(text)) is not None:
+            return await self._answer_unhandled(turn, request)
+        started = time.perf_counter()
+        ttft_ms: float | None = None
+        parts: list[str] = []
+
+        def publish_reply(backend_name: str, **extra: object) -> str:
+            outcome = self.backend.last if isinstance(self.backend, Router) else None
+            reply = "".join(parts).strip()
+            self.events.publish(
+                ev.REPLY, turn=turn, text=reply,
+                backend=backend_name or (outcome.backend if outcome and outcome.backend else "none"),
+                fallback_reason=outcome.fallback_reason if outcome else None,
+                llm_ttft_ms=round(ttft_ms, 1) if ttft_ms is not None else None,
+                llm_ms=round((time.perf_counter() - started) * 1000, 1), pieces=len(parts), **extra,
+            )
+            return reply
+
+        await self.push_frame(LLMResponseStartFrame(turn))
+        messages = self.messages_for(text)
+        try:
+            async for piece in self._stream(messages):
+                if ttft_ms is None:
+                    ttft_ms = (time.perf_counter() - started) * 1000
+                parts.append(piece)
+                await self.push_frame(LLMTextFrame(turn, piece))
+            outcome: Outcome | None = self.backend.last if isinstance(self.backend, Router) else None
+            backend_name = outcome.backend if outcome and outcome.backend else self.backend.name
+            if outcome is not None and outcome.tool_calls:
+                for said in await self._run_tool_calls(turn, outcome.tool_calls):
+                    said = (" " if parts else "") + said
+                    parts.append(said)
+                    await self.push_frame(LLMTextFrame(turn, said))
+            if outcome is not None and outcome.error is not None:
+                self.report_error(f"{outcome.error.reason}: {outcome.error}", turn=turn)
+                if not parts:
+                    parts.append(APOLOGY)
+                    backend_name = "none"
+                    await self.push_frame(LLMTextFrame(turn, APOLOGY))
+        except asyncio.CancelledError:
+            # Cut while the reply was being written (a wake word, a stop): the reply event still
+            # says what was produced, and that it was cut. Which brain it was, the router knows
+            # once a sentence was released.
+            local = None if isinstance(self.backend, Router) else self.backend.name
+            publish_reply(local or "", interrupted=True)
+            raise
+        reply = publish_reply(backend_name)
+        await self.push_frame(LLMResponseEndFrame(turn, reply))
+        await self._remember(turn, text, reply)
+        return reply
+
+    async def _answer_intent(self, turn: int, text: str, intent: intents_mod.Intent) -> str:
+        assert self.intents is not None
+        now = self.clock() if self.clock else dt.datetime.now().astimezone()
+        result = self.intents.handle(intent, now, self.monotonic())
+        self.events.publish("intent", turn=turn, name=intent.name, **{k: v for k, v in intent.slots.items()})
+        if result.action is not None and self.on_action is not None:
+            try:
+                self.on_action(result.action)
+            except Exception as exc:  # a failed device action must not end the turn
+                self.report_error(f"intent {intent.name}: {exc}", turn=turn)
+        return await self._say_instant(turn, result.text, intent.name)
+
+    async def _run_tool_calls(self, turn: int, calls: list[ToolCall]) -> list[str]:
+        """Carry out a model's tool calls like instant intents; what to say for each.
+
+        The tool's own reply is spoken (no second round trip to the model):
+        it is the same sentence the instant intent would say.
+        """
+        said: list[str] = []
+        for call in calls:
+            if self.intents is None:
+                self.report_error(f"tool {call.name}: intents are disabled (intents.enabled)", turn=turn)
+                said.append(SORRY)
+                continue
+            now = self.clock() if self.clock else dt.datetime.now().astimezone()
+            result = run_tool(self.intents, call.name, call.arguments, now, self.monotonic())
+            if result.error is not None:
+                self.report_error(f"tool call refused: {result.error}", turn=turn)
+            else:
+                self.events.publish("intent", turn=turn, name=call.name, via="tool", arguments=call.arguments)
+            if result.action is not None and self.on_action is not None:
+                try:
+                    self.on_action(result.action)
+                except Exception as exc:  # a failed device action must not end the turn
+                    self.report_error(f"tool {call.name}: {exc}", turn=turn)
+            if result.text:
+                said.append(result.text)
+        return said
+
+    async def _answer_user_action(self, turn: int, action: UserAction) -> str:
+        try:
+            text = run_action(action, self.action_sink)
+            self.events.publish("intent", turn=turn, name="user_action", topic=action.topic)
+        except Exception as exc:  # no sink, broker down: say so, keep running
+            self.report_error(f"action {action.topic}: {exc}", turn=turn)
+            text = "Sorry, I could not do that."
+        return await self._say_instant(turn, text, "user_action")
+
+    async def _answer_unhandled(self, turn: int, request: unhandled.DeviceRequest) -> str:
+        """A device nothing here controls: say so (a small model would invent an answer) and
+        publish the request, for an automation (Home Assistant, Node-RED) to carry out."""
+        self.events.publish(ev.UNHANDLED, turn=turn, text=request.text, what=request.what, how=request.how)
+        return await self._say_instant(turn, request.reply, "unhandled")
+
+    async def _say_instant(self, turn: int, text: str, intent: str) -> str:
+        await self.push_frame(LLMResponseStartFrame(turn))
+        if text:
+            await self.push_frame(LLMTextFrame(turn, text))
+        self.events.publish(ev.REPLY, turn=turn, text=text, backend="intent", fallback_reason=None,
+                            llm_ttft_ms=None, llm_ms=0.0, pieces=1 if text else 0, intent=intent)
+        await self.push_frame(LLMResponseEndFrame(turn, text))
+        return text
+
+    async def _run_timers(self) -> None:
+        """Announce finished timers (spoken like ``say``, and evented)."""
+        assert self.intents is not None
+        while True:
+            await asyncio.sleep(TIMER_TICK)
+            for timer in self.intents.timers.pop_due(self.monotonic()):
+                turn = next_turn_id()
+                text = intents_mod.announcement(timer.label)
+                self.events.publish("timer_finished", turn=turn, timer=timer.id, label=timer.label, text=text)
+                self.deliver(TTSSpeakFrame(turn, text, last=True))
+
+    # ------------------------------------------------------------- context
+    async def _remember(self, turn: int, text: str, reply: str) -> None:
+        conv = self.conversation
+        if conv is None:
+            return
+        conv.add(text, reply, self.monotonic())
+        splitter = SentenceSplitter()
+        self._spoken = {turn: (text, splitter.push(reply) + splitter.flush(), False)}
+        if conv.pending:
+            def summarize(history: str) -> str:
+                msgs = [{"role": "system", "content": SUMMARY_PROMPT}, {"role": "user", "content": history}]
+                return "".join(self.backend.stream(msgs, threading.Event()))
+            await self.run_blocking(conv.summarize_pending, summarize)
+
+    def _on_event(self, e: ev.Event) -> None:
+        """Trim an interrupted reply in the history to what was heard."""
+        turn = e.data.get("turn")
+        if turn not in self._spoken or self.conversation is None:
+            return
+        user, sentences, heard = self._spoken[turn]
+        if e.type == ev.AUDIO_STARTED:
+            self._spoken[turn] = (user, sentences, True)
+        elif e.type == ev.AUDIO_STOPPED:
+            del self._spoken[turn]
+            if e.data.get("interrupted") and self.conversation.exchanges:
+                last = self.conversation.exchanges[-1]
+                if last.user == user.strip():
+                    heard_text = e.data.get("heard_text")
+                    if not isinstance(heard_text, str):
+                        # An output that cannot tell: audio started, so the first sentence was
+                        # (at least partly) heard.
+                        heard_text = spoken_part(sentences, 1 if heard else 0)
+                    last.assistant = (heard_text + " (interrupted)").strip()
+
+    async def _stream(self, messages: list[Message]) -> AsyncIterator[str]:
+        """Run the backend in the worker thread, hand pieces to the loop as they come."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def work() -> None:
+            try:
+                if isinstance(self.backend, Router):
+                    policy = policy_for(self.backend_choice, self.backend.policy)
+                    pieces = self.backend.stream(messages, cancel, policy=policy)
+                else:
+                    pieces = self.backend.stream(messages, cancel)
+                for piece in pieces:
+                    loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
+                    if cancel.is_set():
+                        break
+            except BaseException as exc:  # handed to the loop, raised there
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+            else:
+                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+
+        job = asyncio.ensure_future(self.run_blocking(work))
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "piece":
+                    yield str(value)
+                elif kind == "error":
+                    assert isinstance(value, BaseException)
+                    raise value
+                else:
+                    break
+            await job
+        finally:
+            cancel.set()  # an interruption stops generation in the worker too
+

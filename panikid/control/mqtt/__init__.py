@@ -1,0 +1,1 @@
+"""The MQTT surface: topics, Home Assistant discovery, Hermes compatibility, and forgetting the device."""

@@ -1,0 +1,116 @@
+"""MQTT topic layout, what each event publishes, and the reconnect backoff (all pure).
+
+Under ``<prefix>/<device_id>/``:
+
+==========================  =========  ========  =====================================
+topic                       retained   QoS       payload
+==========================  =========  ========  =====================================
+availability                yes        state     ``online`` / ``offline`` (last will)
+state                       yes        state     idle, listening, processing, responding, muted, error
+state/attributes            yes        state     JSON: last_transcript, last_reply, backend, last_turn_latency_ms
+event                       no         event     JSON: one event, ``event_type`` = its type
+mute/state                  yes        state     ``ON`` / ``OFF``
+volume/state                yes        state     0 .. 100
+wake_sensitivity/state      yes        state     low, medium, high
+llm_backend/state           yes        state     auto, local, cloud
+mute/set, listen, stop,     never      command   see panikid.control.commands
+say, ask, volume/set,
+wake_sensitivity/set,
+llm_backend/set
+==========================  =========  ========  =====================================
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ... import events as ev
+from ...events import Event, dumps
+
+COMMAND_TOPICS = {
+    "mute/set": "mute",
+    "listen": "listen",
+    "stop": "stop",
+    "say": "say",
+    "ask": "ask",
+    "volume/set": "volume",
+    "wake_sensitivity/set": "wake_sensitivity",
+    "llm_backend/set": "llm_backend",
+}
+"""Command topic (under the device base) -> command name."""
+
+# Events that go to the ``event`` topic (everything else is state, or too chatty).
+EVENT_TYPES = [
+    ev.READY, ev.WAKE, ev.SPEECH_STARTED, ev.SPEECH_STOPPED, ev.TRANSCRIPT, ev.REPLY,
+    ev.AUDIO_STARTED, ev.AUDIO_STOPPED, ev.TURN, ev.ERROR, ev.INTERRUPTED, ev.NO_SPEECH,
+    ev.TURN_ABANDONED, ev.UNHANDLED, "mute", "unmute", "listen", "volume", "wake_sensitivity", "llm_backend",
+]
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: str
+    retain: bool
+    kind: str  # "state" or "event": picks the QoS
+
+
+class Topics:
+    def __init__(self, prefix: str, device_id: str) -> None:
+        self.base = f"{prefix}/{device_id}"
+        self.availability = f"{self.base}/availability"
+        self.state = f"{self.base}/state"
+        self.attributes = f"{self.base}/state/attributes"
+        self.event = f"{self.base}/event"
+
+    def command(self, sub: str) -> str:
+        return f"{self.base}/{sub}"
+
+    def setting(self, name: str) -> str:
+        return f"{self.base}/{name}/state"
+
+    def command_name(self, topic: str) -> str | None:
+        """The command a topic carries, or None when it is not a command topic."""
+        if not topic.startswith(self.base + "/"):
+            return None
+        return COMMAND_TOPICS.get(topic[len(self.base) + 1:])
+
+
+def messages_for(e: Event, topics: Topics, attributes: dict[str, Any]) -> list[Message]:
+    """What one bus event publishes (``attributes``: the status after the event)."""
+    out: list[Message] = []
+    if e.type == ev.STATE:
+        out.append(Message(topics.state, str(e.data.get("state")), True, "state"))
+        return out
+    if e.type in (ev.TRANSCRIPT, ev.REPLY, ev.TURN):
+        out.append(Message(topics.attributes, dumps(attributes), True, "state"))
+    if e.type in ("mute", "unmute"):
+        out.append(Message(topics.setting("mute"), "ON" if e.type == "mute" else "OFF", True, "state"))
+    elif e.type == "volume":
+        out.append(Message(topics.setting("volume"), _num(e.data.get("volume")), True, "state"))
+    elif e.type == "wake_sensitivity":
+        out.append(Message(topics.setting("wake_sensitivity"), str(e.data.get("level")), True, "state"))
+    elif e.type == "llm_backend":
+        out.append(Message(topics.setting("llm_backend"), str(e.data.get("backend")), True, "state"))
+    if e.type in EVENT_TYPES:
+        body = {"event_type": e.type, **e.to_dict()}
+        out.append(Message(topics.event, dumps(body), False, "event"))
+    return out
+
+
+def _num(v: Any) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def backoff_delay(attempt: int, cap: float, base: float = 0.5, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before reconnect attempt ``attempt`` (0-based).
+
+    Exponential from ``base``, capped at ``cap``, with "equal jitter": somewhere
+    between half and all of the exponential value, so many devices that lost the
+    same broker do not all come back in the same instant.
+    """
+    ceiling = min(cap, base * 2 ** min(attempt, 30))
+    return ceiling / 2 + rand() * ceiling / 2

@@ -1,0 +1,1 @@
+"""Tools for tests and benchmarks (test speech); nothing in the daemon imports them."""

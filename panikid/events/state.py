@@ -1,0 +1,87 @@
+"""The assistant state machine (pure, clock-free: time is an argument).
+
+idle -> listening (wake) -> processing (end of speech) -> responding (audio)
+-> idle. ``muted`` and ``error`` sit beside them. Every non-idle state has a
+timeout that returns to idle, so the assistant can never stay stuck.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import events as ev
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    LISTENING = "listening"
+    PROCESSING = "processing"
+    RESPONDING = "responding"
+    MUTED = "muted"
+    ERROR = "error"
+
+
+DEFAULT_TIMEOUTS = {
+    State.LISTENING: 20.0,
+    State.PROCESSING: 30.0,
+    State.RESPONDING: 120.0,
+    State.ERROR: 5.0,
+}
+
+
+@dataclass
+class StateMachine:
+    timeouts: dict[State, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
+
+    def __post_init__(self) -> None:
+        self.state = State.IDLE
+        self.since = 0.0
+        self.muted = False
+        self.turn = 0
+
+    def _go(self, new: State, now: float) -> State | None:
+        if new is self.state:
+            return None
+        self.state, self.since = new, now
+        return new
+
+    def on_event(self, type: str, data: dict[str, Any], now: float) -> State | None:
+        """Apply an event; returns the new state when it changed."""
+        if self.muted and type not in ("mute", "unmute"):
+            return None
+        turn = data.get("turn", 0)
+        if type == "mute":
+            self.muted = True
+            return self._go(State.MUTED, now)
+        if type == "unmute":
+            self.muted = False
+            return self._go(State.IDLE, now)
+        if type == ev.WAKE or type == "listen":
+            return self._go(State.LISTENING, now)
+        if type == ev.SPEECH_STARTED:
+            self.turn = turn
+            return self._go(State.LISTENING, now)
+        if type == ev.SPEECH_STOPPED:
+            self.turn = turn
+            return self._go(State.PROCESSING, now)
+        if type == ev.AUDIO_STARTED:
+            return self._go(State.RESPONDING, now)
+        if type == ev.AUDIO_STOPPED:
+            return self._go(State.IDLE, now)
+        if type in (ev.NO_SPEECH, ev.TURN_ABANDONED):
+            return self._go(State.IDLE, now)
+        if type == ev.ERROR:
+            if data.get("fatal"):
+                return self._go(State.ERROR, now)
+            if turn and turn == self.turn and self.state is not State.IDLE:
+                return self._go(State.IDLE, now)
+        return None
+
+    def tick(self, now: float) -> State | None:
+        """Return to idle when the current state outlived its timeout."""
+        limit = self.timeouts.get(self.state)
+        if limit is not None and now - self.since >= limit:
+            return self._go(State.IDLE, now)
+        return None

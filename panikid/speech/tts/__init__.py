@@ -1,0 +1,1 @@
+"""Text to speech: the piper engine, the pure sentence splitter, and the processors."""

@@ -1,0 +1,1 @@
+"""Wake word: the engines (microWakeWord, openWakeWord), the pure detector and the processor."""

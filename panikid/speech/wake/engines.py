@@ -1,0 +1,194 @@
+"""Wake word engines: microWakeWord and openWakeWord behind one small interface.
+
+An engine takes 16 kHz mono s16le audio and returns the scores it computed, each
+with the sample offset (within the audio given) where that score's window ends,
+so detections can be placed exactly in the stream. Engines are not thread-safe:
+the wake processor calls them from its single worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ...pipeline.frames import SAMPLE_RATE
+
+
+class WakeModelError(Exception):
+    """A wake word model could not be found or loaded."""
+
+
+@dataclass(frozen=True)
+class Score:
+    model: str
+    end_sample: int
+    """Offset (in samples, within the audio passed to ``process``) where the window ends."""
+    score: float
+
+
+class WakeEngine(Protocol):
+    name: str
+    default_threshold: float
+
+    def process(self, pcm: bytes) -> list[Score]: ...
+
+    def reset(self) -> None: ...
+
+
+class _Chunker:
+    """Cuts audio into fixed chunks, carrying the remainder to the next call.
+
+    ``push`` yields (end, chunk): ``end`` is where the chunk ends, in samples from
+    the start of the audio given to this call (negative parts were carried over).
+    """
+
+    def __init__(self, samples: int) -> None:
+        self.step = samples * 2
+        self._pending = b""
+
+    def push(self, pcm: bytes) -> list[tuple[int, bytes]]:
+        data = self._pending + pcm
+        carried = len(self._pending) // 2
+        usable = len(data) - len(data) % self.step
+        chunks = [((i + self.step) // 2 - carried, data[i : i + self.step]) for i in range(0, usable, self.step)]
+        self._pending = data[usable:]
+        return chunks
+
+    def reset(self) -> None:
+        self._pending = b""
+
+
+class MicroWakeWordEngine:
+    """microWakeWord (pymicro-wakeword): ~0.02 ms of CPU per 10 ms of audio."""
+
+    CHUNK = 160  # 10 ms: one feature window per call keeps offsets exact
+
+    def __init__(self, config_json: Path) -> None:
+        from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures
+
+        try:
+            self._model = MicroWakeWord.from_config(config_json)
+        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+            raise WakeModelError(f"cannot load microWakeWord model {config_json}: {exc}") from exc
+        self._features = MicroWakeWordFeatures()
+        self.name = self._model.id
+        self.default_threshold = float(self._model.probability_cutoff)
+        self._calls = 0
+        self._chunker = _Chunker(self.CHUNK)
+
+    def process(self, pcm: bytes) -> list[Score]:
+        out: list[Score] = []
+        for end, chunk in self._chunker.push(pcm):
+            for feats in self._features.process_streaming(chunk):
+                self._calls += 1
+                prob = self._model.process_streaming_prob(feats)
+                # The model evaluates every ``stride``-th feature window and answers
+                # 0.0 in between: only report real evaluations.
+                if prob is None or self._calls % self._model.stride != 0:
+                    continue
+                out.append(Score(self.name, end, float(prob)))
+        return out
+
+    def reset(self) -> None:
+        self._features.reset()
+        self._model.reset()
+        self._calls = 0
+        self._chunker.reset()
+
+
+class OpenWakeWordEngine:
+    """openWakeWord (pyopen-wakeword): more CPU (~45x microWakeWord), other models."""
+
+    CHUNK = 1280  # 80 ms, the feature model's step
+
+    def __init__(self, model_path: Path) -> None:
+        from pyopen_wakeword import OpenWakeWord, OpenWakeWordFeatures
+
+        try:
+            self._model = OpenWakeWord.from_model(model_path)
+            self._features = OpenWakeWordFeatures.from_builtin()
+        except (OSError, ValueError) as exc:
+            raise WakeModelError(f"cannot load openWakeWord model {model_path}: {exc}") from exc
+        self.name = Path(model_path).stem
+        self.default_threshold = 0.5
+        self._chunker = _Chunker(self.CHUNK)
+
+    def process(self, pcm: bytes) -> list[Score]:
+        out: list[Score] = []
+        for end, chunk in self._chunker.push(pcm):
+            for emb in self._features.process_streaming(chunk):
+                for prob in self._model.process_streaming(emb):
+                    out.append(Score(self.name, end, float(prob)))
+        return out
+
+    def reset(self) -> None:
+        self._features.reset()
+        self._model.reset()
+        self._chunker.reset()
+
+
+def _package_dir(import_name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec(import_name)
+    if spec is None or not spec.submodule_search_locations:
+        raise WakeModelError(f"the package {import_name} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def find_model(engine: str, name: str, custom_dir: str = "") -> Path:
+    """Locate a wake word model by built-in name, name in ``custom_dir``, or path.
+
+    microWakeWord models are described by a JSON file next to the .tflite;
+    openWakeWord models are a .tflite file.
+    """
+    suffix = ".json" if engine == "micro" else ".tflite"
+    candidates: list[Path] = []
+    if custom_dir:
+        candidates.append(Path(custom_dir).expanduser() / f"{name}{suffix}")
+    package = "pymicro_wakeword" if engine == "micro" else "pyopen_wakeword"
+    try:
+        candidates.append(_package_dir(package) / "models" / f"{name}{suffix}")
+    except WakeModelError:
+        pass
+    as_path = Path(name).expanduser()
+    if as_path.suffix in (".json", ".tflite"):
+        if engine == "micro" and as_path.suffix == ".tflite":
+            as_path = as_path.with_suffix(".json")
+        candidates.insert(0, as_path)
+    for path in candidates:
+        if path.is_file():
+            return path
+    where = ", ".join(str(p) for p in candidates) or "nowhere"
+    raise WakeModelError(
+        f"wake.models: no {engine} wake word model {name!r} (looked for {where}); "
+        f"use a built-in name, put {name}{suffix} in wake.custom_models_dir, or give a file path"
+    )
+
+
+def check_custom_dir(custom_dir: str) -> None:
+    """``wake.custom_models_dir``, when set, must be a directory: a typo there would
+    otherwise go unnoticed for as long as the wake words are built-in ones."""
+    if not custom_dir:
+        return
+    path = Path(custom_dir).expanduser()
+    if not path.exists():
+        raise WakeModelError(f"wake.custom_models_dir: {path} does not exist; create it (with the models in it) "
+                             "or set it to \"\" to use the built-in wake words only")
+    if not path.is_dir():
+        raise WakeModelError(f"wake.custom_models_dir: {path} is not a directory; give the directory that "
+                             "holds the models (name.json + name.tflite, or name.tflite)")
+
+
+def load_engines(engine: str, names: list[str], custom_dir: str = "") -> list[WakeEngine]:
+    check_custom_dir(custom_dir)
+    engines: list[WakeEngine] = []
+    for name in names:
+        path = find_model(engine, name, custom_dir)
+        engines.append(MicroWakeWordEngine(path) if engine == "micro" else OpenWakeWordEngine(path))
+    return engines
+
+
+assert SAMPLE_RATE == 16000  # both engines are trained on 16 kHz audio
