@@ -26,7 +26,7 @@ from .brains.processor import AssistantProcessor
 from .config import Config
 from .devtools import fixtures
 from .pipeline.frames import SAMPLE_RATE
-from .speech.tts.sentences import split_sentences
+from .text.sentences import split_sentences
 
 QUESTIONS = [
     "What is the capital of France?",

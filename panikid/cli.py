@@ -110,7 +110,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     from .app.components import load_llm, load_router
     from .brains.factory import policy_for
-    from .brains.processor import APOLOGY, AssistantProcessor
+    from .brains.processor import AssistantProcessor
+    from .brains.prompt import APOLOGY
 
     cfg = _load_config(args)
     if not args.text.strip():

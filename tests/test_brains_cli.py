@@ -84,7 +84,7 @@ class _KillOnFirstPiece:
 
 def test_server_killed_mid_stream_falls_back_to_local(tmp_path: Path) -> None:
     from panikid import models
-    from panikid.brains.processor import LlamaCppBackend
+    from panikid.brains.providers.llama_cpp import LlamaCppBackend
     from panikid.config import ModelsConfig
 
     server = LlamaServer(tmp_path / "server.log").start()

@@ -10,9 +10,11 @@ import time
 import pytest
 from fake_vendors import FakeVendor, SilentServer, free_port
 
-from panikid.brains.processor import APOLOGY, AssistantProcessor, LlamaCppBackend
+from panikid.brains.processor import AssistantProcessor
+from panikid.brains.prompt import APOLOGY
 from panikid.brains.providers.anthropic import AnthropicProvider
 from panikid.brains.providers.gemini import GeminiProvider
+from panikid.brains.providers.llama_cpp import LlamaCppBackend
 from panikid.brains.providers.openai_compat import OpenAICompatProvider
 from panikid.brains.router import Router
 from panikid.events import EventBus

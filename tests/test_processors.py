@@ -34,13 +34,14 @@ from panikid.pipeline.frames import (
     WakeWordFrame,
 )
 from panikid.pipeline.testing import run_frames, types
-from panikid.speech.stt.whisper import STTProcessor
-from panikid.speech.tts.piper import SentenceAggregator, TTSProcessor
+from panikid.speech.stt.processor import STTProcessor
+from panikid.speech.tts.processor import SentenceAggregator, TTSProcessor
 from panikid.speech.turn.processor import TurnDetector
 from panikid.speech.turn.segmenter import EndOfTurnSegmenter
 from panikid.speech.turn.vad import WebRtcVad
+from panikid.speech.wake.detector import WakeDetector
 from panikid.speech.wake.engines import WakeModelError, find_model, load_engines
-from panikid.speech.wake.processor import WakeDetector, WakeWordProcessor
+from panikid.speech.wake.processor import WakeWordProcessor
 
 
 def audio_frames(samples: np.ndarray, frame_ms: int = 30) -> list[InputAudioFrame]:

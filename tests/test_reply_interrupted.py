@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from panikid.brains.processor import AssistantProcessor, LlamaCppBackend
+from panikid.brains.processor import AssistantProcessor
+from panikid.brains.providers.llama_cpp import LlamaCppBackend
 from panikid.brains.router import Router
 from panikid.events import EventBus
 from panikid.pipeline.frames import InterruptionFrame, LLMTextFrame, TranscriptionFrame

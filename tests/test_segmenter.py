@@ -156,7 +156,7 @@ def test_any_sequence_starts_at_most_once_and_ends_at_most_once_after_the_start(
 
 def _trim(pattern: str, **kw) -> int:
     """Feed 's'/'.' decisions to a WakeTailTrimmer; the frames it drops (at its decision or the end)."""
-    from panikid.speech.turn.segmenter import WakeTailTrimmer
+    from panikid.speech.turn.gates import WakeTailTrimmer
 
     t = WakeTailTrimmer(**kw)
     for ch in pattern:
@@ -173,7 +173,7 @@ def test_the_wake_words_end_is_dropped_however_long_the_pause_after_it() -> None
     assert _trim("ss" + "." * 60 + "sss", wake_end=5, min_gap=3) == 2
     assert _trim("ss" + "." * 10, wake_end=5, min_gap=3) == 2
     # The decision comes min_gap frames after wake_end at the latest (the caller holds frames until then).
-    from panikid.speech.turn.segmenter import WakeTailTrimmer
+    from panikid.speech.turn.gates import WakeTailTrimmer
 
     t = WakeTailTrimmer(wake_end=5, min_gap=3)
     results = [t.process(ch == "s") for ch in "ss" + "." * 20]
@@ -207,7 +207,7 @@ def test_silence_first_means_nothing_to_drop() -> None:
 
 def _mask(pattern: str, start: int, end: int, in_speech_from: int | None = None) -> str:
     """Feed 's'/'.' through a CueMask; what the segmenter receives, as 's'/'.' (held ones come later)."""
-    from panikid.speech.turn.segmenter import CueMask
+    from panikid.speech.turn.gates import CueMask
 
     m = CueMask(start, end, min_gap=3)
     out: list[bool] = []

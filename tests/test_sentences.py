@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from panikid.speech.tts.sentences import SentenceSplitter, clean_for_speech, split_sentences
+from panikid.text.sentences import SentenceSplitter, clean_for_speech, split_sentences
 
 WORDS = re.compile(r"[^\W_]+")
 
@@ -167,7 +167,7 @@ def test_any_text_gives_non_empty_sentences_made_only_of_its_own_words(text: str
 
 
 def test_a_long_sentence_is_spoken_in_parts_at_clause_breaks() -> None:
-    from panikid.speech.tts.sentences import SentenceSplitter, split_long
+    from panikid.text.sentences import SentenceSplitter, split_long
 
     text = ("Cats can sleep for up to sixteen hours a day, which is more than most other animals, and they "
             "often do it in the sun, on your keyboard, or in a box that is far too small for them. Yes!")

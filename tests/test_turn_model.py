@@ -79,7 +79,7 @@ def test_the_utterance_so_far_is_sent_ahead_at_a_pause(speech_dir: Path) -> None
 
 
 def test_stt_reuses_the_transcript_made_ahead(components, speech_dir: Path) -> None:
-    from panikid.speech.stt.whisper import STTProcessor
+    from panikid.speech.stt.processor import STTProcessor
 
     pcm = fixtures.read_pcm(fixtures.cached_speech("What is the capital of France?", speech_dir)).tobytes()
     stt = STTProcessor(components.stt)

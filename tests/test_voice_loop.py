@@ -210,6 +210,6 @@ def test_tune_malloc_takes_effect_in_this_c_library() -> None:
     import sys
 
     # In a child process: the setting is process-wide and would slow this test process's own models.
-    code = "from panikid.app.components import tune_malloc; print(tune_malloc(low_memory=True))"
+    code = "from panikid.app.memory import tune_malloc; print(tune_malloc(low_memory=True))"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == "True", res.stderr  # glibc accepted both settings

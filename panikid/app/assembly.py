@@ -9,13 +9,17 @@ import asyncio
 from dataclasses import dataclass
 from typing import IO
 
-from ..brains.assistant import build_assistant
+from ..brains.actions import parse_actions
+from ..brains.context import Conversation, estimate_tokens
+from ..brains.intents import IntentHandler
+from ..brains.processor import AssistantProcessor
+from ..brains.timers import TimerTable
 from ..config import Config
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.runner import Pipeline
 from ..speech.feedback import CuePlayer
-from ..speech.stt.whisper import STTProcessor
-from ..speech.tts.piper import SentenceAggregator, TTSProcessor
+from ..speech.stt.processor import STTProcessor
+from ..speech.tts.processor import SentenceAggregator, TTSProcessor
 from ..speech.turn.processor import TurnDetector
 from ..speech.wake.processor import WakeWordProcessor
 from .components import Components
@@ -27,6 +31,19 @@ class RunOptions:
     output_wav: str | None = None
     pace: str = "realtime"
     events_out: IO[str] | None = None
+
+
+def build_assistant(cfg: Config, comps: Components) -> AssistantProcessor:
+    """The assistant processor with its router, conversation and intents. Device actions of intents (volume,
+    mute) are applied by whoever sets ``on_action`` (the daemon)."""
+    c = cfg.context
+    count = getattr(comps.llm, "count_tokens", None) or estimate_tokens
+    conversation = Conversation(c.max_tokens, c.max_turns, c.idle_reset_seconds, c.strategy, count)
+    intents = IntentHandler(TimerTable(cfg.intents.max_timers)) if cfg.intents.enabled else None
+    proc = AssistantProcessor(comps.router or comps.llm, cfg.llm.system_prompt,
+                              conversation=conversation, intents=intents, persona=c.persona)
+    proc.user_actions = parse_actions(list(cfg.intents.actions))
+    return proc
 
 
 def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,

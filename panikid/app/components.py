@@ -7,15 +7,16 @@ that names its key.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from dataclasses import dataclass, field
 
 from .. import models
 from ..audio.cues import Cue, CueError, load_cue
-from ..brains.processor import LlamaCppBackend, LLMBackend, leading_prompt
-from ..brains.processor import system_prompt as dated_prompt
+from ..brains.processor import Provider
+from ..brains.prompt import leading_prompt
+from ..brains.prompt import system_prompt as dated_prompt
+from ..brains.providers.llama_cpp import LlamaCppBackend
 from ..brains.router import Router
 from ..config import Config
 from ..speech.stt.whisper import WhisperEngine
@@ -24,6 +25,7 @@ from ..speech.turn.segmenter import EndOfTurnSegmenter
 from ..speech.turn.smart_turn import SmartTurnModel
 from ..speech.turn.vad import SileroVad, VadEngine, WebRtcVad
 from ..speech.wake.engines import WakeEngine, WakeModelError, load_engines
+from .memory import release_free_memory, tune_malloc
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ class Components:
     wake: list[WakeEngine]
     vad: VadEngine
     stt: WhisperEngine
-    llm: LLMBackend
+    llm: Provider
     tts: PiperEngine
     load_seconds: dict[str, float]
     router: Router | None = None
@@ -108,7 +110,7 @@ def load_stt(cfg: Config) -> WhisperEngine:
         raise ComponentError(f"stt.model: cannot load {path}: {exc}") from exc
 
 
-def load_llm(cfg: Config) -> LLMBackend:
+def load_llm(cfg: Config) -> Provider:
     path = models.resolve("llm", cfg.llm.model, cfg.models)
     c = cfg.llm
     try:
@@ -119,7 +121,7 @@ def load_llm(cfg: Config) -> LLMBackend:
         raise ComponentError(f"llm.model: cannot load {path}: {exc}") from exc
 
 
-def load_router(cfg: Config, local: LLMBackend | None) -> Router:
+def load_router(cfg: Config, local: Provider | None) -> Router:
     """The router over the local model and the cloud provider (no network at build time)."""
     from ..brains.factory import BrainsConfigError, build_router
 
@@ -155,48 +157,6 @@ def load_tts(cfg: Config) -> PiperEngine:
         return PiperEngine(path, cfg.tts.length_scale, cfg.tts.speaker_id)
     except Exception as exc:
         raise ComponentError(f"tts.voice: cannot load {path}: {exc}") from exc
-
-
-@functools.cache
-def _libc():  # type: ignore[no-untyped-def]
-    # Looked up once: find_library runs ldconfig in a subprocess.
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-
-
-M_ARENA_MAX, M_MMAP_THRESHOLD = -8, -3  # glibc's mallopt parameters
-LOW_MEMORY_MMAP_THRESHOLD = 1 << 20
-
-
-def tune_malloc(low_memory: bool = False, arenas: int = 2) -> bool:
-    """Few malloc arenas: model calls run in worker threads, and glibc's default of one
-    arena per thread keeps freed memory per thread, so RSS would creep up turn after turn.
-
-    ``low_memory``: every allocation of 1 MiB or more gets its own mapping, returned
-    the moment it is freed. By default glibc raises that threshold as large blocks
-    are freed and then keeps such blocks in its heap: piper's per-sentence tensors
-    pile up there during a reply (measured: daemon peak 640-660 MB by default,
-    515-520 MB with this, the price being fresh pages for every large tensor, about
-    100 ms more per sentence). True when the setting took effect.
-    """
-    libc = _libc()
-    if libc is None or not hasattr(libc, "mallopt"):
-        return False
-    libc.mallopt(M_ARENA_MAX, arenas)
-    return not low_memory or bool(libc.mallopt(M_MMAP_THRESHOLD, LOW_MEMORY_MMAP_THRESHOLD))
-
-
-def release_free_memory() -> None:
-    """Hand freed memory (Whisper's weight conversion, a turn's buffers) back to the system."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
 
 
 def load_all(cfg: Config) -> Components:

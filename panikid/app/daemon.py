@@ -23,10 +23,12 @@ from ..events.state import State, StateMachine
 from ..pipeline.frames import Frame, InterruptionFrame, ListenFrame, MuteFrame, TranscriptionFrame, TTSSpeakFrame
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.runner import Pipeline, PipelineRunner
-from ..speech.turn.processor import TurnDetector, next_turn_id
+from ..pipeline.turns import next_turn_id
+from ..speech.turn.processor import TurnDetector
 from ..speech.wake.processor import WakeWordProcessor
 from .assembly import RunOptions, build_pipeline, make_transports
-from .components import Components, load_all, release_free_memory, segmenter_for
+from .components import Components, load_all, segmenter_for
+from .memory import release_free_memory
 
 log = logging.getLogger(__name__)
 P = TypeVar("P", bound=FrameProcessor)

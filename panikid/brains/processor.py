@@ -1,9 +1,8 @@
-"""Language model backends and the assistant processor.
+"""The assistant processor: answers each transcript with an instant intent, an honest "I can't", or a
+language model (the local one, a cloud one, or the router between them), with the conversation as context.
 
-A backend turns a list of chat messages into a stream of text pieces; it runs
-in a worker thread and stops early when its ``cancel`` event is set. The local
-backend is llama.cpp; cloud backends, routing and context strategies plug in
-behind the same ``LLMBackend`` interface.
+Models run in this processor's worker thread and stream their pieces back to the event loop; an
+interruption stops the generation at the next piece.
 """
 
 from __future__ import annotations
@@ -11,12 +10,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable
 
 from .. import events as ev
 from ..pipeline.frames import (
@@ -28,104 +24,22 @@ from ..pipeline.frames import (
     TTSSpeakFrame,
 )
 from ..pipeline.processor import FrameProcessor
-from ..speech.tts.sentences import SentenceSplitter
-from ..speech.turn.processor import next_turn_id
+from ..pipeline.turns import next_turn_id
+from ..text.sentences import SentenceSplitter
 from . import intents as intents_mod
 from . import unhandled
 from .actions import UserAction, match_action, run_action
 from .context import Conversation, spoken_part
 from .factory import policy_for
 from .intents import Action, ActionSink, IntentHandler
+from .prompt import APOLOGY, SUMMARY_PROMPT, leading_prompt, system_prompt
+from .providers.base import Message, Provider
 from .router import Outcome, Router
 from .tools import SORRY, ToolCall, run_tool
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, str]
-APOLOGY = "Sorry, I cannot answer that right now."
-SUMMARY_PROMPT = "Summarize this conversation in one or two short sentences. Keep names and numbers."
 TIMER_TICK = 0.2
-
-
-class LLMBackend(Protocol):
-    name: str
-
-    def stream(self, messages: list[Message], cancel: threading.Event) -> Iterator[str]:
-        """Yield pieces of the reply (blocking; called from a worker thread)."""
-        ...
-
-
-class LlamaCppBackend:
-    name = "local"
-
-    def __init__(
-        self,
-        model_path: Path,
-        context_size: int = 2048,
-        threads: int = 0,
-        max_tokens: int = 96,
-        temperature: float = 0.2,
-        repeat_penalty: float = 1.15,
-    ) -> None:
-        from llama_cpp import Llama
-
-        self.max_tokens = max_tokens
-        self.temperature = temperature
-        self.repeat_penalty = repeat_penalty
-        self.model = Llama(
-            str(model_path),
-            n_ctx=context_size,
-            n_threads=threads or (os.cpu_count() or 1),
-            verbose=False,
-        )
-
-        # One generation at a time: a router may abandon a slow call while it still runs.
-        self._lock = threading.Lock()
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` with the model's own tokenizer."""
-        return len(self.model.tokenize(text.encode("utf-8"), add_bos=False, special=False))
-
-    def stream(self, messages: list[Message], cancel: threading.Event) -> Iterator[str]:
-        with self._lock:
-            chunks = self.model.create_chat_completion(
-                messages,  # type: ignore[arg-type]
-                stream=True,
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-                repeat_penalty=self.repeat_penalty,
-            )
-            try:
-                for chunk in chunks:
-                    if cancel.is_set():
-                        return
-                    piece = chunk["choices"][0]["delta"].get("content")  # type: ignore[index,union-attr]
-                    if piece:
-                        yield str(piece)
-            finally:
-                chunks.close()  # type: ignore[union-attr]
-
-
-def leading_prompt(prompt: str, persona: str = "") -> str:
-    """The first system message: the configured prompt and persona (the same on every turn)."""
-    return prompt + (f"\n{persona}" if persona else "")
-
-
-def part_of_day(hour: int) -> str:
-    return "night" if hour < 5 else "morning" if hour < 12 else "afternoon" if hour < 18 else "evening"
-
-
-def system_prompt(base: str, now: dt.datetime | None = None) -> str:
-    """The configured prompt plus what a model cannot know by itself: the date and part of day.
-
-    Not the minute: the system prompt is the start of every prompt, and while
-    it stays the same the local model reuses what it computed for it and the
-    remembered turns (its prompt cache). A clock in it would change it every
-    minute and make the model read the whole conversation again each turn.
-    The exact time is the instant "what time is it" intent's (and tool's) job.
-    """
-    now = now or dt.datetime.now().astimezone()
-    return f"{base}\nIt is now {now:%A %d %B %Y}, in the {part_of_day(now.hour)}."
 
 
 class AssistantProcessor(FrameProcessor):
@@ -138,7 +52,7 @@ class AssistantProcessor(FrameProcessor):
 
     def __init__(
         self,
-        backend: LLMBackend,
+        backend: Provider,
         prompt: str,
         clock: Callable[[], dt.datetime] | None = None,
         *,

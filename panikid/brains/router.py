@@ -45,15 +45,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from . import errors
 from .breaker import CircuitBreaker
+from .providers.base import Message, Provider
 from .tools import ToolCall, ToolCallsRequested, schemas
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, str]
 POLICIES = ("local-first", "cloud-first", "local-only", "cloud-only")
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s|\n")
 _POLL = 0.05
@@ -61,12 +60,6 @@ _POLL = 0.05
 
 RESPONDED = ""
 """What a provider yields when its response has begun and before its first text."""
-
-
-class Provider(Protocol):
-    name: str
-
-    def stream(self, messages: list[Message], cancel: threading.Event) -> Iterator[str]: ...
 
 
 @dataclass

@@ -35,6 +35,7 @@ INTERRUPTED = "interrupted"
 NO_SPEECH = "no_speech"
 TURN_ABANDONED = "turn_abandoned"
 UNHANDLED = "unhandled"
+TTS_STARTED = "tts_started"
 CUE = "cue"
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import events as ev
-from ..speech.tts.piper import TTS_STARTED
 from . import Event, EventBus
 
 MAX_OPEN_TURNS = 32
@@ -57,7 +56,7 @@ class TurnMetrics:
             f["llm_ttft_ms"] = e.data.get("llm_ttft_ms")
             f["backend"] = e.data.get("backend")
             f["fallback_reason"] = e.data.get("fallback_reason")
-        elif e.type == TTS_STARTED:
+        elif e.type == ev.TTS_STARTED:
             f["tts_ttfb_ms"] = e.data.get("tts_ttfb_ms")
         elif e.type == ev.AUDIO_STARTED and turn.eos_t is not None:
             f["eos_to_first_audio_ms"] = round((e.t - turn.eos_t) * 1000, 1)

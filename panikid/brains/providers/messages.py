@@ -8,7 +8,7 @@ instead of being merged into the system prompt.
 
 from __future__ import annotations
 
-Message = dict[str, str]
+from .base import Message
 
 
 def split_system(messages: list[Message]) -> tuple[str, list[Message]]:

@@ -6,19 +6,14 @@ while it is iterated, so the iteration happens inside the worker thread too.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ... import events as ev
-from ...pipeline.frames import DataFrame, SpeculationFrame, TranscriptionFrame, TurnAbandonedFrame, UtteranceFrame
-from ...pipeline.processor import FrameProcessor
-from .hearing import Heard, compression_ratio, judge
+from .hearing import Heard, compression_ratio
 
 log = logging.getLogger(__name__)
 
@@ -161,56 +156,3 @@ def clean_transcript(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-class STTProcessor(FrameProcessor):
-    """Transcribes each utterance; what is not worth answering ends the turn (``turn_abandoned``).
-
-    At a pause the turn detector sends the utterance so far (``SpeculationFrame``): it is
-    transcribed at once, in the background, and when the turn ends there the utterance is the
-    same audio and its transcript is ready (or nearly). When the user spoke on, it is dropped.
-    """
-
-    def __init__(self, engine: WhisperEngine) -> None:
-        super().__init__("stt")
-        self.engine = engine
-        self._ahead: tuple[int, bytes, asyncio.Future[Heard]] | None = None
-        self.speculations = 0
-        self.speculation_hits = 0
-
-    def on_interrupted(self) -> None:
-        self._ahead = None
-
-    async def process_frame(self, frame: DataFrame) -> None:
-        if isinstance(frame, SpeculationFrame):
-            self.speculations += 1
-            job = asyncio.ensure_future(self.run_blocking(self.engine.hear, frame.pcm))
-            job.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "exception never retrieved"
-            self._ahead = (frame.turn, frame.pcm, job)
-            return
-        if not isinstance(frame, UtteranceFrame):
-            await self.push_frame(frame)
-            return
-        started = time.perf_counter()
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == frame.turn and ahead[1] == frame.pcm:
-            self.speculation_hits += 1
-            heard = await ahead[2]
-        else:
-            heard = await self.run_blocking(self.engine.hear, frame.pcm)
-        stt_ms = (time.perf_counter() - started) * 1000
-        heard = Heard(heard.text, heard.no_speech_prob, heard.avg_logprob, heard.compression_ratio,
-                      frame.speech_seconds)
-        audio_s = len(frame.pcm) / 2 / frame.sample_rate
-        refused = judge(heard)
-        if refused is not None:
-            log.info("turn %d: not a request (%s): %r", frame.turn, refused, heard.text)
-            self.events.publish(
-                ev.TURN_ABANDONED, turn=frame.turn, reason="not_understood", detail=refused,
-                heard=heard.text, stt_ms=round(stt_ms, 1), audio_seconds=round(audio_s, 2),
-            )
-            await self.push_frame(TurnAbandonedFrame(frame.turn, "not_understood"))
-            return
-        self.events.publish(
-            ev.TRANSCRIPT, turn=frame.turn, text=heard.text, stt_ms=round(stt_ms, 1),
-            audio_seconds=round(audio_s, 2),
-        )
-        await self.push_frame(TranscriptionFrame(frame.turn, heard.text))

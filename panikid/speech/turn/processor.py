@@ -16,7 +16,6 @@ ends) and ``EndOfTurnSegmenter`` (speech started / ended).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections import deque
@@ -40,7 +39,9 @@ from ...pipeline.frames import (
     WakeWordFrame,
 )
 from ...pipeline.processor import FrameProcessor
-from .segmenter import CueMask, EndOfTurnSegmenter, Segment, WakeTailTrimmer
+from ...pipeline.turns import next_turn_id
+from .gates import CueMask, WakeTailTrimmer
+from .segmenter import EndOfTurnSegmenter, Segment
 from .vad import VadChunker, VadEngine
 
 log = logging.getLogger(__name__)
@@ -70,13 +71,6 @@ class EndOfTurnModel(Protocol):
     """Does the turn so far sound finished? (blocking: run in a worker thread)"""
 
     def probability(self, pcm16: bytes) -> float: ...
-
-_turn_ids = itertools.count(1)
-
-
-def next_turn_id() -> int:
-    return next(_turn_ids)
-
 
 class TurnDetector(FrameProcessor):
     def __init__(
