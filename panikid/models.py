@@ -250,6 +250,9 @@ def _from_hub(role: str, key: str, spec: str, models_cfg: ModelsConfig) -> Path:
         if role == "tts":
             wanted = file + ".json"
             hub.hf_hub_download(repo, wanted, revision=rev, cache_dir=cache, local_files_only=local)
+        elif role == "wake" and found.suffix == ".json":
+            wanted = _wake_model_file(key, found, file)  # a microWakeWord config: the .tflite it names
+            hub.hf_hub_download(repo, wanted, revision=rev, cache_dir=cache, local_files_only=local)
         return found
     except LocalEntryNotFoundError as exc:
         if offline:
@@ -260,6 +263,18 @@ def _from_hub(role: str, key: str, spec: str, models_cfg: ModelsConfig) -> Path:
         raise ModelError(f"{key}: could not download {spec} ({wanted}): {_reason(exc)}") from exc
     except Exception as exc:  # the hub raises many kinds: HTTP, validation, connection, disk
         raise ModelError(f"{key}: could not download {spec} ({wanted}): {_reason(exc)}") from exc
+
+
+def _wake_model_file(key: str, config: Path, file: str) -> str:
+    """The repository path of the .tflite a microWakeWord config names (it lies beside the config)."""
+    import json
+
+    try:
+        model = json.loads(config.read_text(encoding="utf-8"))["model"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{key}: {file} is not a microWakeWord config (a JSON file naming its model): {exc}") from exc
+    folder = file.rsplit("/", 1)[0] + "/" if "/" in file else ""
+    return folder + str(model)
 
 
 def _reason(exc: BaseException) -> str:

@@ -115,7 +115,7 @@ def test_verify_is_all_ok_on_this_install() -> None:
 
 
 def test_verify_reports_a_tampered_and_a_missing_file(tmp_path: Path) -> None:
-    nabu = entry("wake", "okay_nabu")
+    nabu = entry("wake", "okay_nabu", "micro")
     installed = models.package_path("pymicro_wakeword")
     copy = tmp_path / "pymicro_wakeword"
     (copy / "models").mkdir(parents=True)
@@ -288,3 +288,34 @@ def test_hub_download_failure_is_explained(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
     with pytest.raises(ModelError, match=r"stt\.model: could not download hf:owner/name .*refused"):
         models.resolve("stt", "hf:owner/name", ModelsConfig(cache_dir=str(tmp_path), allow_download=True))
+
+
+def test_hub_wake_word_models_load_like_the_other_roles(tmp_path: Path, offline: None) -> None:
+    """``wake.models = ["hf:owner/name/file.json"]`` was documented but refused (the wake word had its own
+    lookup); now a microWakeWord config comes from the hub cache with the .tflite it names."""
+    import json
+
+    from panikid.speech.wake.engines import WakeModelError, find_model, load_engines
+
+    builtin = find_model("micro", "okay_nabu")
+    config = json.loads(builtin.read_text())
+    config["model"] = "my_word.tflite"
+    snapshot = fake_hub_repo(tmp_path, "someone/wakes", {
+        "micro/my_word.json": json.dumps(config).encode(),
+        "micro/my_word.tflite": builtin.with_suffix(".tflite").read_bytes(),
+    })
+    cfg = ModelsConfig(cache_dir=str(tmp_path), allow_download=False)
+    path = find_model("micro", "hf:someone/wakes/micro/my_word.json", models_cfg=cfg)
+    assert path == snapshot / "micro" / "my_word.json"
+    (engine,) = load_engines("micro", ["hf:someone/wakes/micro/my_word.json"], models_cfg=cfg)
+    assert engine.default_threshold == config["micro"]["probability_cutoff"]
+    with pytest.raises(WakeModelError, match=r"hf:someone/wakes/micro/other\.json .*not in the cache"):
+        find_model("micro", "hf:someone/wakes/micro/other.json", models_cfg=cfg)
+
+
+@pytest.mark.parametrize("engine,name", [("micro", "alexa"), ("micro", "hey_mycroft"), ("open", "hey_jarvis"),
+                                         ("open", "okay_nabu"), ("open", "hey_rhasspy")])
+def test_every_wake_word_the_packages_ship_is_found_by_name(engine: str, name: str) -> None:
+    from panikid.speech.wake.engines import find_model
+
+    assert find_model(engine, name).is_file()

@@ -89,7 +89,7 @@ def _timed(times: dict[str, float], key: str, fn, *args, **kwargs):  # type: ign
 
 def load_wake(cfg: Config) -> list[WakeEngine]:
     try:
-        return load_engines(cfg.wake.engine, list(cfg.wake.models), cfg.wake.custom_models_dir)
+        return load_engines(cfg.wake.engine, list(cfg.wake.models), cfg.wake.custom_models_dir, cfg.models)
     except WakeModelError as exc:
         raise ComponentError(str(exc)) from exc
 

@@ -53,7 +53,7 @@ def _check_models(cfg: Config) -> list[Finding]:
     for name in cfg.wake.models:
         try:
             out.append(Finding(True, f"wake word {name} ({cfg.wake.engine})",
-                               str(find_model(cfg.wake.engine, name, cfg.wake.custom_models_dir))))
+                               str(find_model(cfg.wake.engine, name, cfg.wake.custom_models_dir, cfg.models))))
         except WakeModelError as exc:
             out.append(Finding(False, f"wake word {name}", str(exc), f"fix wake.models in {cfg.source}"))
     return out

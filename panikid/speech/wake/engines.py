@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ...config import ModelsConfig
 from ...pipeline.frames import SAMPLE_RATE
 
 
@@ -129,43 +130,32 @@ class OpenWakeWordEngine:
         self._chunker.reset()
 
 
-def _package_dir(import_name: str) -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec(import_name)
-    if spec is None or not spec.submodule_search_locations:
-        raise WakeModelError(f"the package {import_name} is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def find_model(engine: str, name: str, custom_dir: str = "") -> Path:
-    """Locate a wake word model by built-in name, name in ``custom_dir``, or path.
+def find_model(engine: str, name: str, custom_dir: str = "", models_cfg: ModelsConfig | None = None) -> Path:
+    """Locate a wake word model: a name in ``custom_dir``, then what ``panikid.models.resolve`` finds
+    (a bundled name, a file path, or ``hf:owner/name/file``).
 
     microWakeWord models are described by a JSON file next to the .tflite;
     openWakeWord models are a .tflite file.
     """
+    from ... import models
+
     suffix = ".json" if engine == "micro" else ".tflite"
-    candidates: list[Path] = []
-    if custom_dir:
-        candidates.append(Path(custom_dir).expanduser() / f"{name}{suffix}")
-    package = "pymicro_wakeword" if engine == "micro" else "pyopen_wakeword"
-    try:
-        candidates.append(_package_dir(package) / "models" / f"{name}{suffix}")
-    except WakeModelError:
-        pass
+    if custom_dir and not name.startswith("hf:"):
+        candidate = Path(custom_dir).expanduser() / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    spec = name
     as_path = Path(name).expanduser()
-    if as_path.suffix in (".json", ".tflite"):
-        if engine == "micro" and as_path.suffix == ".tflite":
-            as_path = as_path.with_suffix(".json")
-        candidates.insert(0, as_path)
-    for path in candidates:
-        if path.is_file():
-            return path
-    where = ", ".join(str(p) for p in candidates) or "nowhere"
-    raise WakeModelError(
-        f"wake.models: no {engine} wake word model {name!r} (looked for {where}); "
-        f"use a built-in name, put {name}{suffix} in wake.custom_models_dir, or give a file path"
-    )
+    if engine == "micro" and as_path.suffix == ".tflite":
+        spec = str(as_path.with_suffix(".json"))  # the config beside it describes the model
+    try:
+        return models.resolve("wake", spec, models_cfg or ModelsConfig(), engine=engine)
+    except models.ModelError as exc:
+        where = f" or {Path(custom_dir).expanduser() / (name + suffix)}" if custom_dir else ""
+        raise WakeModelError(
+            f"{exc}{where}; use a built-in name, put {name}{suffix} in wake.custom_models_dir, give a file path, "
+            "or hf:owner/name/file"
+        ) from exc
 
 
 def check_custom_dir(custom_dir: str) -> None:
@@ -182,11 +172,12 @@ def check_custom_dir(custom_dir: str) -> None:
                              "holds the models (name.json + name.tflite, or name.tflite)")
 
 
-def load_engines(engine: str, names: list[str], custom_dir: str = "") -> list[WakeEngine]:
+def load_engines(engine: str, names: list[str], custom_dir: str = "",
+                 models_cfg: ModelsConfig | None = None) -> list[WakeEngine]:
     check_custom_dir(custom_dir)
     engines: list[WakeEngine] = []
     for name in names:
-        path = find_model(engine, name, custom_dir)
+        path = find_model(engine, name, custom_dir, models_cfg)
         engines.append(MicroWakeWordEngine(path) if engine == "micro" else OpenWakeWordEngine(path))
     return engines
 
