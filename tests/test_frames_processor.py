@@ -25,27 +25,12 @@ from panikid.pipeline.frames import (
 )
 from panikid.pipeline.processor import FrameProcessor
 from panikid.pipeline.runner import Pipeline, PipelineRunner
-from panikid.pipeline.testing import run, run_frames, types
+from panikid.pipeline.testing import Recorder, run, run_frames, types
 
 WAIT = 10.0  # generous deadline for a condition that should hold almost at once
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-class Recorder(FrameProcessor):
-    """Passes everything on and remembers every frame it saw (data and system)."""
-
-    def __init__(self, name: str | None = None) -> None:
-        super().__init__(name)
-        self.seen: list[Frame] = []
-
-    async def process_frame(self, frame: DataFrame) -> None:
-        self.seen.append(frame)
-        await super().process_frame(frame)
-
-    def on_system_frame(self, frame: SystemFrame) -> None:
-        self.seen.append(frame)
 
 
 class Gate(FrameProcessor):
@@ -142,6 +127,41 @@ def test_run_frames_returns_only_what_came_out_before_the_end() -> None:
     assert types(out) == ["TranscriptionFrame"]  # no StartFrame, EndFrame or shutdown CancelFrame
 
 
+def test_run_frames_with_expect_checks_the_types_and_prints_both_lists() -> None:
+    frames = [TranscriptionFrame(1, "a"), MuteFrame()]
+    out = run(run_frames(FrameProcessor(), frames, expect=["MuteFrame", "TranscriptionFrame"]))
+    assert out == [MuteFrame(), TranscriptionFrame(1, "a")]  # the system frame overtook the data frame
+    with pytest.raises(AssertionError) as failed:
+        run(run_frames(Shout(), [TranscriptionFrame(1, "a")], expect=["TranscriptionFrame"]))
+    assert "expected: ['TranscriptionFrame']" in str(failed.value)
+    assert "got:      ['LLMTextFrame']" in str(failed.value)
+
+
+def test_recorder_keeps_data_and_system_frames_in_order_and_waits_for_one() -> None:
+    async def scenario() -> Recorder:
+        recorder = Recorder("probe")
+        pipeline, runner = await started([recorder, FrameProcessor("after")])
+        try:
+            pipeline.queue_frame(TranscriptionFrame(1, "a"))
+            assert await recorder.wait_for(TranscriptionFrame) == TranscriptionFrame(1, "a")
+            pipeline.queue_frame(MuteFrame(True))
+            assert await recorder.wait_for(MuteFrame) == MuteFrame(True)
+            with pytest.raises(AssertionError, match=r"no LLMTextFrame reached probe within 0.1s; it saw: "
+                                                     r"\['StartFrame', 'TranscriptionFrame', 'MuteFrame'\]"):
+                await recorder.wait_for(LLMTextFrame, timeout=0.1)
+            pipeline.queue_frame(EndFrame())
+            assert await runner.wait_ended(WAIT)
+            # What it saw was passed on (the system frame may overtake the data frame on the way).
+            assert sorted(types(without_control(pipeline.delivered))) == ["MuteFrame", "TranscriptionFrame"]
+        finally:
+            await runner.cancel()
+        return recorder
+
+    recorder = run(scenario())
+    assert recorder.of_type(TranscriptionFrame) == [TranscriptionFrame(1, "a")]
+    assert recorder.types()[-2:] == ["EndFrame", "CancelFrame"]  # the shutdown's system frame too
+
+
 # ----------------------------------------------------------------------------- system frames
 
 
@@ -157,7 +177,7 @@ def test_system_frame_overtakes_queued_data_frames() -> None:
             pipeline.queue_frame(MuteFrame(True))
             # Handled at once: it went through both processors to the sink while the data waits.
             assert without_control(pipeline.delivered) == [MuteFrame(True)]
-            assert MuteFrame(True) in after.seen
+            assert MuteFrame(True) in after.frames
             assert gate.processed == [StartFrame()]
         finally:
             await runner.cancel()
