@@ -12,7 +12,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
 
 from .. import events as ev
 from ..pipeline.frames import (
@@ -27,7 +28,7 @@ from ..pipeline.processor import FrameProcessor
 from ..pipeline.turns import next_turn_id
 from ..text.sentences import SentenceSplitter
 from . import intents as intents_mod
-from . import unhandled
+from . import streaming, unhandled
 from .actions import UserAction, match_action, run_action
 from .context import Conversation, spoken_part
 from .factory import policy_for
@@ -50,6 +51,8 @@ class AssistantProcessor(FrameProcessor):
     assistant speaks a short apology and an ``error`` event is published.
     """
 
+    settings_keys = frozenset({"llm.system_prompt", "llm.backend"})
+
     def __init__(
         self,
         backend: Provider,
@@ -60,6 +63,10 @@ class AssistantProcessor(FrameProcessor):
         intents: IntentHandler | None = None,
         persona: str = "",
         monotonic: Callable[[], float] = time.monotonic,
+        backend_choice: str = "auto",
+        on_action: Callable[[Action], None] | None = None,
+        user_actions: list[UserAction] | None = None,
+        action_sink: ActionSink | None = None,
     ) -> None:
         super().__init__("assistant")
         self.backend = backend
@@ -69,14 +76,20 @@ class AssistantProcessor(FrameProcessor):
         self.intents = intents
         self.persona = persona
         self.monotonic = monotonic
-        self.backend_choice = "auto"
+        self.backend_choice = backend_choice
         """auto, local or cloud: the router policy for the next turns (``auto`` = configured)."""
-        self.on_action: Callable[[Action], None] | None = None
-        self.user_actions: list[UserAction] = []
-        self.action_sink: ActionSink | None = None
-        """Where user actions publish (set by the MQTT surface)."""
+        self.on_action = on_action
+        """Carries out the device actions of intents and tools (volume, mute, stop): the daemon's controls."""
+        self.user_actions = list(user_actions or [])
+        self.action_sink = action_sink
+        """Where user actions publish (the MQTT surface, when there is one)."""
         self._timer_task: asyncio.Task[None] | None = None
         self._spoken: dict[int, tuple[str, list[str], bool]] = {}
+
+    def apply_settings(self, settings: Mapping[str, Any]) -> None:
+        """A new system prompt, or another brain (``llm.backend``), from the next turn on."""
+        self.prompt = str(settings.get("llm.system_prompt", self.prompt))
+        self.backend_choice = str(settings.get("llm.backend", self.backend_choice))
 
     def messages_for(self, text: str) -> list[Message]:
         prompt = system_prompt(leading_prompt(self.prompt, self.persona), self.clock() if self.clock else None)
@@ -268,32 +281,28 @@ class AssistantProcessor(FrameProcessor):
     async def _stream(self, messages: list[Message]) -> AsyncIterator[str]:
         """Run the backend in the worker thread, hand pieces to the loop as they come."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        queue: asyncio.Queue[streaming.Item] = asyncio.Queue()
         cancel = threading.Event()
 
+        def stream() -> Iterator[str]:
+            if isinstance(self.backend, Router):
+                policy = policy_for(self.backend_choice, self.backend.policy)
+                return self.backend.stream(messages, cancel, policy=policy)
+            return self.backend.stream(messages, cancel)
+
+        def hand_over(item: streaming.Item) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
         def work() -> None:
-            try:
-                if isinstance(self.backend, Router):
-                    policy = policy_for(self.backend_choice, self.backend.policy)
-                    pieces = self.backend.stream(messages, cancel, policy=policy)
-                else:
-                    pieces = self.backend.stream(messages, cancel)
-                for piece in pieces:
-                    loop.call_soon_threadsafe(queue.put_nowait, ("piece", piece))
-                    if cancel.is_set():
-                        break
-            except BaseException as exc:  # handed to the loop, raised there
-                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
-            else:
-                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+            streaming.pump(stream, cancel, hand_over)
 
         job = asyncio.ensure_future(self.run_blocking(work))
         try:
             while True:
                 kind, value = await queue.get()
-                if kind == "piece":
+                if kind == streaming.PIECE:
                     yield str(value)
-                elif kind == "error":
+                elif kind == streaming.ERROR:
                     assert isinstance(value, BaseException)
                     raise value
                 else:

@@ -40,13 +40,13 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from . import errors
+from ..text.sentences import completes_a_sentence
+from . import errors, streaming
 from .breaker import CircuitBreaker
 from .providers.base import Message, Provider
 from .tools import ToolCall, ToolCallsRequested, schemas
@@ -54,7 +54,6 @@ from .tools import ToolCall, ToolCallsRequested, schemas
 log = logging.getLogger(__name__)
 
 POLICIES = ("local-first", "cloud-first", "local-only", "cloud-only")
-_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s|\n")
 _POLL = 0.05
 
 
@@ -188,21 +187,10 @@ class Router:
                  deadline: float, last_one: bool) -> Iterator[str]:
         """Stream one provider with deadlines; hold text back until a sentence is complete."""
         provider = self.providers[name]
-        pieces: queue.Queue[tuple[str, object]] = queue.Queue()
+        pieces: queue.Queue[streaming.Item] = queue.Queue()
         cancel = threading.Event()
-
-        def work() -> None:
-            try:
-                for piece in provider.stream(messages, cancel):
-                    pieces.put(("piece", piece))
-                    if cancel.is_set():
-                        break
-            except BaseException as exc:
-                pieces.put(("error", exc))
-            else:
-                pieces.put(("end", None))
-
-        threading.Thread(target=work, name=f"panikid-llm-{name}", daemon=True).start()
+        threading.Thread(target=streaming.pump, args=(lambda: provider.stream(messages, cancel), cancel, pieces.put),
+                         name=f"panikid-llm-{name}", daemon=True).start()
         started = self.clock()
         first_by = deadline if last_one else min(deadline, self.clock() + self.first_token_seconds)
         held: list[str] = []
@@ -224,11 +212,11 @@ class Router:
                         raise errors.Unresponsive(
                             name, f"accepted the connection but sent nothing back within {waited:.1f} s")
                     raise errors.FirstTokenTimeout(name, f"no first token within {waited:.1f} s")
-                if kind == "error":
+                if kind == streaming.ERROR:
                     if isinstance(value, errors.ProviderError | ToolCallsRequested):
                         raise value
                     raise errors.from_transport(name, value, got_first)  # type: ignore[arg-type]
-                if kind == "end":
+                if kind == streaming.END:
                     break
                 text = str(value)
                 if text == RESPONDED:
@@ -239,7 +227,7 @@ class Router:
                     yield text
                     continue
                 held.append(text)
-                if _SENTENCE_END.search("".join(held)):
+                if completes_a_sentence("".join(held)):
                     committed = True
                     yield "".join(held)
                     held.clear()

@@ -26,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from ..audio import SAMPLE_RATE
+
 WAKE_PHRASE = "Okay nah-boo."
 
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from ..audio import SAMPLE_RATE
+
 FRAME = 320  # 20 ms
 ACTIVE_RANGE_DB = 35.0
 """Frames within this many dB of the loudest one count as active speech."""

@@ -17,8 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-SAMPLE_RATE = 16000
-"""Sample rate of all audio inside the front end (wake word, VAD, STT)."""
+from ..audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,18 @@ class MuteFrame(SystemFrame):
     """Mute (True) or unmute (False) the wake word and turn detection."""
 
     muted: bool = True
+
+
+@dataclass(frozen=True)
+class UpdateSettingsFrame(SystemFrame):
+    """Change settings of the running pipeline: ``section.key`` -> new value (a reload, a command).
+
+    Each processor applies the keys it declares in ``settings_keys`` and passes the frame on. The keys
+    are configuration keys (``wake.threshold``, ``audio.volume``) plus the two settings only a command
+    sets: ``wake.sensitivity`` (low, medium, high) and ``llm.backend`` (auto, local, cloud).
+    """
+
+    settings: dict[str, object] = field(default_factory=dict, hash=False)
 
 
 # --------------------------------------------------------------------------- data

@@ -124,3 +124,9 @@ def _has_words(text: str) -> bool:
 def split_sentences(text: str, min_chars: int = 12) -> list[str]:
     splitter = SentenceSplitter(min_chars)
     return splitter.push(text) + splitter.flush()
+
+
+def completes_a_sentence(text: str) -> bool:
+    """Whether ``text`` (the start of a streamed reply) holds a complete sentence, by the same rule the
+    sentence aggregator speaks by (so what a router releases is what would be spoken)."""
+    return bool(SentenceSplitter().push(text))

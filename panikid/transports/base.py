@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from .. import events as ev
+from ..audio.chunker import Chunker
 from ..audio.convert import apply_volume
 from ..pipeline.frames import (
     SAMPLE_RATE,
@@ -88,15 +89,14 @@ class InputTransport(FrameProcessor):
         self.deliver(InputAudioFrame(pcm=pcm, t=t))
 
     async def _produce(self) -> None:
-        buf = bytearray()
+        chunker = Chunker(self.frame_bytes // 2)
         try:
             async for chunk in self.read_audio():
-                buf += chunk
-                while len(buf) >= self.frame_bytes:
-                    self._deliver_audio(bytes(buf[: self.frame_bytes]))
-                    del buf[: self.frame_bytes]
-            if buf:
-                self._deliver_audio(bytes(buf) + bytes(self.frame_bytes - len(buf)))
+                for frame in chunker.push(chunk):
+                    self._deliver_audio(frame)
+            last = chunker.flush_padded()
+            if last is not None:
+                self._deliver_audio(last)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

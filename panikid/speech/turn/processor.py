@@ -19,9 +19,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from ... import events as ev
+from ...audio.chunker import Chunker
 from ...pipeline.frames import (
     SAMPLE_RATE,
     DataFrame,
@@ -42,7 +44,7 @@ from ...pipeline.processor import FrameProcessor
 from ...pipeline.turns import next_turn_id
 from .gates import CueMask, WakeTailTrimmer
 from .segmenter import EndOfTurnSegmenter, Segment
-from .vad import VadChunker, VadEngine
+from .vad import VadEngine
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,11 @@ class EndOfTurnModel(Protocol):
     def probability(self, pcm16: bytes) -> float: ...
 
 class TurnDetector(FrameProcessor):
+    settings_keys = frozenset({
+        "vad.speech_seconds", "vad.silence_seconds", "vad.max_seconds", "vad.no_speech_seconds",
+        "vad.pre_roll_seconds", "turn.pause_seconds", "turn.threshold", "turn.max_pause_seconds",
+    })
+
     def __init__(
         self,
         vad: VadEngine,
@@ -96,7 +103,7 @@ class TurnDetector(FrameProcessor):
         self.model_threshold = model_threshold
         self._pause_acted: tuple[float | None, float | None] = (None, None)  # (speculated, asked) at speech_end
         self.muted = False
-        self._chunker = VadChunker(vad.frame_samples)
+        self._chunker = Chunker(vad.frame_samples)
         self._ring = bytearray()
         self._ring_start = 0  # stream sample index of _ring[0]
         self._offsets: deque[float] = deque(maxlen=OFFSET_FRAMES)
@@ -115,6 +122,19 @@ class TurnDetector(FrameProcessor):
     @property
     def _frame_s(self) -> float:
         return self.vad.frame_samples / SAMPLE_RATE
+
+    def apply_settings(self, settings: Mapping[str, Any]) -> None:
+        """Timings from the next VAD frame on. With an end-of-turn model, the silence that ends a turn
+        is the longest pause waited out (``turn.max_pause_seconds``), else ``vad.silence_seconds``."""
+        seg = self.segmenter
+        silence = "turn.max_pause_seconds" if self.turn_model is not None else "vad.silence_seconds"
+        for key, attr in (("vad.speech_seconds", "speech_seconds"), (silence, "silence_seconds"),
+                          ("vad.max_seconds", "max_seconds"), ("vad.no_speech_seconds", "no_speech_seconds")):
+            if key in settings:
+                setattr(seg, attr, float(settings[key]))
+        self.pre_roll = float(settings.get("vad.pre_roll_seconds", self.pre_roll))
+        self.model_pause = float(settings.get("turn.pause_seconds", self.model_pause))
+        self.model_threshold = float(settings.get("turn.threshold", self.model_threshold))
 
     def on_system_frame(self, frame: SystemFrame) -> None:
         if isinstance(frame, MuteFrame):

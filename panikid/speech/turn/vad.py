@@ -1,7 +1,7 @@
 """Voice activity detectors: webrtcvad (default) and Silero (onnx from faster-whisper).
 
 Each engine has a fixed frame length and answers ``is_speech(pcm)`` for one
-frame of 16 kHz mono s16le. ``VadChunker`` cuts arbitrary audio into frames.
+frame of 16 kHz mono s16le (``panikid.audio.chunker.Chunker`` cuts a stream into such frames).
 """
 
 from __future__ import annotations
@@ -74,21 +74,3 @@ class SileroVad:
 
     def is_speech(self, pcm: bytes) -> bool:
         return self.probability(pcm) >= self.threshold
-
-
-class VadChunker:
-    """Cuts a stream of audio into the engine's frame length, keeping the remainder."""
-
-    def __init__(self, frame_samples: int) -> None:
-        self.frame_bytes = frame_samples * 2
-        self._buf = b""
-
-    def push(self, pcm: bytes) -> list[bytes]:
-        self._buf += pcm
-        n = len(self._buf) // self.frame_bytes
-        frames = [self._buf[i * self.frame_bytes : (i + 1) * self.frame_bytes] for i in range(n)]
-        self._buf = self._buf[n * self.frame_bytes :]
-        return frames
-
-    def reset(self) -> None:
-        self._buf = b""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ...audio.chunker import Chunker
 from ...config import ModelsConfig
 from ...pipeline.frames import SAMPLE_RATE
 
@@ -38,29 +39,6 @@ class WakeEngine(Protocol):
     def reset(self) -> None: ...
 
 
-class _Chunker:
-    """Cuts audio into fixed chunks, carrying the remainder to the next call.
-
-    ``push`` yields (end, chunk): ``end`` is where the chunk ends, in samples from
-    the start of the audio given to this call (negative parts were carried over).
-    """
-
-    def __init__(self, samples: int) -> None:
-        self.step = samples * 2
-        self._pending = b""
-
-    def push(self, pcm: bytes) -> list[tuple[int, bytes]]:
-        data = self._pending + pcm
-        carried = len(self._pending) // 2
-        usable = len(data) - len(data) % self.step
-        chunks = [((i + self.step) // 2 - carried, data[i : i + self.step]) for i in range(0, usable, self.step)]
-        self._pending = data[usable:]
-        return chunks
-
-    def reset(self) -> None:
-        self._pending = b""
-
-
 class MicroWakeWordEngine:
     """microWakeWord (pymicro-wakeword): ~0.02 ms of CPU per 10 ms of audio."""
 
@@ -77,11 +55,11 @@ class MicroWakeWordEngine:
         self.name = self._model.id
         self.default_threshold = float(self._model.probability_cutoff)
         self._calls = 0
-        self._chunker = _Chunker(self.CHUNK)
+        self._chunker = Chunker(self.CHUNK)
 
     def process(self, pcm: bytes) -> list[Score]:
         out: list[Score] = []
-        for end, chunk in self._chunker.push(pcm):
+        for end, chunk in self._chunker.push_with_ends(pcm):
             for feats in self._features.process_streaming(chunk):
                 self._calls += 1
                 prob = self._model.process_streaming_prob(feats)
@@ -114,11 +92,11 @@ class OpenWakeWordEngine:
             raise WakeModelError(f"cannot load openWakeWord model {model_path}: {exc}") from exc
         self.name = Path(model_path).stem
         self.default_threshold = 0.5
-        self._chunker = _Chunker(self.CHUNK)
+        self._chunker = Chunker(self.CHUNK)
 
     def process(self, pcm: bytes) -> list[Score]:
         out: list[Score] = []
-        for end, chunk in self._chunker.push(pcm):
+        for end, chunk in self._chunker.push_with_ends(pcm):
             for emb in self._features.process_streaming(chunk):
                 for prob in self._model.process_streaming(emb):
                     out.append(Score(self.name, end, float(prob)))
