@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from panikid.control.mqtt.surface import MqttConfigError, read_secret
+from panikid.secrets import SecretError, read_secret
 
 
 def test_secret_sources_in_order(tmp_path: Path) -> None:
@@ -21,5 +21,5 @@ def test_secret_sources_in_order(tmp_path: Path) -> None:
     f.write_text("from-file\nignored\n")
     assert read_secret("PW", str(f), env, "mqtt.password_file", credential="mqtt_password") == "from-file"
     assert read_secret("PW", str(f), {**env, "PW": "from-env"}, "x", credential="mqtt_password") == "from-env"
-    with pytest.raises(MqttConfigError, match="mqtt.password_file"):
+    with pytest.raises(SecretError, match="mqtt.password_file"):
         read_secret("PW", str(tmp_path / "missing"), {}, "mqtt.password_file")

@@ -19,8 +19,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ... import config as config_mod
 from ...config import Config
+from ...secrets import read_secret
 from .discovery import discovery_topic
-from .surface import PASSWORD_ENV, read_secret
+from .surface import PASSWORD_ENV
 from .topics import Topics
 
 SETTINGS = ("mute", "volume", "wake_sensitivity", "llm_backend")

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
@@ -25,6 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ... import events as ev
 from ...config import Config
 from ...events import Event, dumps, encodable
+from ...secrets import read_secret
 from ..commands import CommandHandler
 from ..schema import CommandError
 from ..web.status import Status
@@ -42,30 +42,6 @@ PASSWORD_ENV = "PANIKID_MQTT_PASSWORD"
 
 class MqttConfigError(Exception):
     """The MQTT settings cannot be used (missing password file, bad CA file)."""
-
-
-def read_secret(env_var: str, path: str, environ: Mapping[str, str], what: str,
-                credential: str = "") -> str | None:
-    """A secret from the environment, else the first line of a file, else a systemd
-    credential (``$CREDENTIALS_DIRECTORY/<credential>``, or ``secrets_<credential>`` as the
-    shipped unit loads /etc/panikid/credentials); None when none is set."""
-    if environ.get(env_var):
-        return environ[env_var]
-    if not path:
-        creds = environ.get("CREDENTIALS_DIRECTORY")
-        if creds and credential:
-            for name in (credential, f"secrets_{credential}"):
-                try:
-                    lines = (Path(creds) / name).read_text(encoding="utf-8").splitlines()
-                except (OSError, UnicodeDecodeError):
-                    continue
-                if lines and lines[0].strip():
-                    return lines[0].strip()
-        return None
-    try:
-        return Path(path).read_text(encoding="utf-8").splitlines()[0].strip()
-    except (OSError, UnicodeDecodeError, IndexError) as exc:
-        raise MqttConfigError(f"{what}: cannot read {path}: {exc.__class__.__name__}") from None
 
 
 class MqttSurface:

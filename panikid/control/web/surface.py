@@ -33,8 +33,8 @@ from aiohttp import WSMsgType, web
 from ... import events as ev
 from ...config import Config
 from ...events import Event, dumps
+from ...secrets import read_secret
 from ..commands import CommandHandler, decode
-from ..mqtt.surface import read_secret
 from ..schema import CommandError, load_json, request_id
 from .status import Status
 from .ws_frames import CheckedWebSocketResponse
