@@ -32,12 +32,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class FakeVendor:
     def __init__(self, pieces: list[str] | None = None, port: int = 0) -> None:
         self.pieces = pieces or ["Hello ", "from ", "the ", "cloud. ", "Have ", "a ", "nice ", "day."]

@@ -1,41 +1,19 @@
-"""Helpers shared by the tests: run the CLI in a fresh process and read its events."""
+"""Small helpers shared by the tests: a free port on loopback, how alike two texts are.
+
+Running panikid itself (a command, the daemon) is in :mod:`daemons`; generated audio
+comes from ``panikid.devtools.fixtures`` and the shared fixtures in ``conftest.py``.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parent.parent
+import socket
 
 
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def events(self) -> list[dict]:
-        return [json.loads(line) for line in self.stdout.splitlines() if line.startswith("{")]
-
-    def of_type(self, type_: str) -> list[dict]:
-        return [e for e in self.events if e["type"] == type_]
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path | None = None) -> Result:
-    """Run ``panikid ARGS`` in a fresh process (as a user would)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PANIKID_")}
-    full_env["HF_HUB_OFFLINE"] = "1"
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-m", "panikid", *args], capture_output=True, text=True, timeout=timeout,
-        env=full_env, cwd=cwd or REPO,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def similarity(a: str, b: str) -> float:

@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from fake_vendors import free_port
+from helpers import free_port
 
 
 class LlamaServer:

@@ -13,15 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from helpers import free_port
 from paho.mqtt.enums import CallbackAPIVersion
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_tls(dir: Path) -> tuple[Path, Path, Path]:

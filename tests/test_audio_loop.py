@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, run_cli, similarity
+from daemons import REPO, run_cli
+from helpers import similarity
 from pulse import PulseServer, pulse_server
 
 pytestmark = pytest.mark.audio

@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from fake_vendors import free_port
-from helpers import run_cli
+from daemons import run_cli
+from helpers import free_port
 from llama_server import LlamaServer
 
 from panikid.brains.providers.openai_compat import OpenAICompatProvider

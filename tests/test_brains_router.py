@@ -8,7 +8,8 @@ import threading
 import time
 
 import pytest
-from fake_vendors import FakeVendor, SilentServer, free_port
+from fake_vendors import FakeVendor, SilentServer
+from helpers import free_port
 
 from panikid.brains.processor import AssistantProcessor
 from panikid.brains.prompt import APOLOGY

@@ -6,7 +6,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
-from helpers import run_cli
+from daemons import run_cli
 
 from panikid import __version__
 from panikid.devtools import fixtures

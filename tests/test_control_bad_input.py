@@ -17,7 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 from daemon_proc import DaemonProcess
-from mosquitto import DaemonThread, Listener, Mosquitto, free_port
+from helpers import free_port
+from mosquitto import DaemonThread, Listener, Mosquitto
 
 from panikid import config
 from panikid.app.daemon import Daemon, RunOptions

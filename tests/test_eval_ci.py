@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from daemons import run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from daemons import run_cli
 
 from panikid.doctor.service import service_findings
 

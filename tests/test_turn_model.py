@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_cli, similarity
+from daemons import run_cli
+from helpers import similarity
 
 from panikid.devtools import fixtures
 from panikid.events import EventBus

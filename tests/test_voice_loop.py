@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import Result, run_cli, similarity
+from daemons import Result, run_cli
+from helpers import similarity
 
 from panikid.devtools import fixtures
 

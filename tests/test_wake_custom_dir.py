@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import run_cli
+from daemons import run_cli
 
 
 def test_a_custom_models_dir_that_does_not_exist_stops_run_and_fails_check(tmp_path: Path,

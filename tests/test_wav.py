@@ -220,7 +220,7 @@ def _header_says(tmp_path: Path, name: str, rate: int = 16000, channels: int = 1
 ])
 def test_a_header_out_of_bounds_is_a_clear_error_before_any_audio_is_read(tmp_path: Path, header: dict,
                                                                         words: str) -> None:
-    from helpers import run_cli
+    from daemons import run_cli
 
     path = _header_says(tmp_path, "broken.wav", **header)
     with pytest.raises(AudioInputError, match="not a valid WAV file") as info:
