@@ -113,6 +113,7 @@ class LlmConfig:
 
 @dataclass(frozen=True)
 class TtsConfig:
+    engine: str = _opt("piper", "Text-to-speech engine: 'piper', or another one in panikid/speech/tts/engine.py.", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     voice: str = _opt("en_US-joe-medium", "Piper voice: 'en_US-joe-medium' (bundled), an .onnx path, or 'hf:owner/name/file.onnx'.")
     length_scale: float = _opt(1.0, "Speaking rate: below 1 is faster.", min=0.3, max=3.0)
     speaker_id: int = _opt(0, "Speaker of a multi-speaker voice.", min=0, max=10000)

@@ -20,7 +20,8 @@ from ..brains.providers.llama_cpp import LlamaCppBackend
 from ..brains.router import Router
 from ..config import Config
 from ..speech.stt.whisper import WhisperEngine
-from ..speech.tts.piper import PiperEngine
+from ..speech.tts import engine as tts_engine
+from ..speech.tts.engine import TtsEngine
 from ..speech.turn.segmenter import EndOfTurnSegmenter
 from ..speech.turn.smart_turn import SmartTurnModel
 from ..speech.turn.vad import SileroVad, VadEngine, WebRtcVad
@@ -40,7 +41,7 @@ class Components:
     vad: VadEngine
     stt: WhisperEngine
     llm: Provider
-    tts: PiperEngine
+    tts: TtsEngine
     load_seconds: dict[str, float]
     router: Router | None = None
     """Local model plus the configured cloud provider, per router.policy."""
@@ -151,12 +152,11 @@ def load_cues(cfg: Config, sample_rate: int) -> dict[str, Cue | None]:
     return cues
 
 
-def load_tts(cfg: Config) -> PiperEngine:
-    path = models.resolve("tts", cfg.tts.voice, cfg.models)
+def load_tts(cfg: Config) -> TtsEngine:
     try:
-        return PiperEngine(path, cfg.tts.length_scale, cfg.tts.speaker_id)
-    except Exception as exc:
-        raise ComponentError(f"tts.voice: cannot load {path}: {exc}") from exc
+        return tts_engine.load(cfg)
+    except tts_engine.TtsEngineError as exc:
+        raise ComponentError(str(exc)) from exc
 
 
 def load_all(cfg: Config) -> Components:

@@ -1,14 +1,12 @@
-"""Text to speech with piper, one sentence at a time, and the sentence aggregator.
-
-The aggregator releases each sentence of the streamed reply as soon as it is
-complete, so the first sentence is spoken while the LLM is still writing.
-"""
+"""Text to speech with piper (the default engine): a voice's .onnx and its .onnx.json, on onnxruntime."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+
+from ...config import Config
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +47,12 @@ class PiperEngine:
         return b"".join(self.synthesize(text))
 
 
+def load(cfg: Config) -> PiperEngine:
+    """The piper voice ``tts.voice`` names (bundled, a path, or hf:...)."""
+    from ... import models
+
+    path = models.resolve("tts", cfg.tts.voice, cfg.models)
+    try:
+        return PiperEngine(path, cfg.tts.length_scale, cfg.tts.speaker_id)
+    except Exception as exc:  # onnxruntime and piper raise many kinds on a bad file
+        raise models.ModelError(f"tts.voice: cannot load {path}: {exc}") from exc

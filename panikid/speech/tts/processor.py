@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from ... import events as ev
+from ...events.schema import TtsStarted, TurnAbandoned
 from ...pipeline.frames import (
     DataFrame,
     LLMResponseEndFrame,
@@ -18,7 +18,7 @@ from ...pipeline.frames import (
 )
 from ...pipeline.processor import FrameProcessor
 from ...text.sentences import SentenceSplitter
-from .piper import PiperEngine
+from .engine import TtsEngine
 
 
 class SentenceAggregator(FrameProcessor):
@@ -51,15 +51,15 @@ class SentenceAggregator(FrameProcessor):
                 if self._sent:
                     await self.push_frame(TTSSpeakFrame(frame.turn, "", last=True))
                 else:
-                    self.events.publish(ev.TURN_ABANDONED, turn=frame.turn, reason="empty_reply",
-                                        detail="the reply was empty")
+                    self.events.publish(TurnAbandoned(turn=frame.turn, reason="empty_reply",
+                                                      detail="the reply was empty"))
                     await self.push_frame(TurnAbandonedFrame(frame.turn, "empty_reply"))
             return
         await self.push_frame(frame)
 
 
 class TTSProcessor(FrameProcessor):
-    def __init__(self, engine: PiperEngine) -> None:
+    def __init__(self, engine: TtsEngine) -> None:
         super().__init__("tts")
         self.engine = engine
         self._first_of_turn: set[int] = set()
@@ -73,10 +73,9 @@ class TTSProcessor(FrameProcessor):
             pcm = await self.run_blocking(self.engine.synthesize_all, frame.text)
             if frame.turn not in self._first_of_turn:
                 self._first_of_turn.add(frame.turn)
-                self.events.publish(
-                    ev.TTS_STARTED, turn=frame.turn,
-                    tts_ttfb_ms=round((time.perf_counter() - started) * 1000, 1),
-                )
+                self.events.publish(TtsStarted(
+                    turn=frame.turn, tts_ttfb_ms=round((time.perf_counter() - started) * 1000, 1),
+                ))
             if pcm:
                 await self.push_frame(OutputAudioFrame(frame.turn, pcm, self.engine.sample_rate, frame.text))
         if frame.last:

@@ -1,0 +1,51 @@
+"""What a text-to-speech engine is, and which engines there are (``tts.engine``).
+
+An engine has a ``sample_rate`` and turns a sentence into mono s16le audio at that rate, blocking (the
+TTS processor calls it in its worker thread). ``ENGINES`` names each built-in engine's loader as
+"module:function"; the loader takes the configuration and returns the engine, so an engine's imports
+(and its models) are only loaded when it is chosen. ``register`` adds one at run time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from ...config import Config
+
+
+class TtsEngine(Protocol):
+    sample_rate: int
+
+    def synthesize(self, text: str) -> Iterator[bytes]:
+        """Yield s16le mono audio chunks at ``sample_rate`` (blocking)."""
+        ...
+
+    def synthesize_all(self, text: str) -> bytes: ...
+
+
+Loader = Callable[[Config], TtsEngine]
+
+ENGINES: dict[str, str | Loader] = {
+    "piper": "panikid.speech.tts.piper:load",
+}
+
+
+class TtsEngineError(ValueError):
+    """``tts.engine`` names no engine; the message lists the ones there are."""
+
+
+def register(name: str, loader: Loader) -> None:
+    """Make ``tts.engine = name`` load the engine ``loader(cfg)`` returns."""
+    ENGINES[name] = loader
+
+
+def load(cfg: Config) -> TtsEngine:
+    entry = ENGINES.get(cfg.tts.engine)
+    if entry is None:
+        raise TtsEngineError(f"tts.engine: got {cfg.tts.engine!r}, allowed: {', '.join(sorted(ENGINES))}")
+    if isinstance(entry, str):
+        module, _, function = entry.partition(":")
+        entry = getattr(importlib.import_module(module), function)
+    return entry(cfg)
