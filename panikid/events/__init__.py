@@ -4,6 +4,12 @@ Publishing never blocks: synchronous listeners must be cheap (the state machine,
 turn metrics), and every asynchronous subscriber has a bounded queue. When a
 subscriber falls behind, its newest events are dropped and counted, so a slow
 consumer can never stall the pipeline.
+
+What is published is defined in :mod:`panikid.events.schema`: one dataclass per
+event type, ``bus.publish(Wake(model=..., score=..., stream_t=...))``. The bus
+stamps it with ``t`` (seconds since start) and hands every surface an
+:class:`Event`: the type, the time, the fields as they are written
+(``data``) and the typed definition (``body``).
 """
 
 from __future__ import annotations
@@ -15,35 +21,49 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
+
+from . import schema
+from .codec import EventBody
 
 log = logging.getLogger(__name__)
 
-# Event types (the contract of ``--events``).
-READY = "ready"
-STATE = "state"
-WAKE = "wake"
-SPEECH_STARTED = "speech_started"
-SPEECH_STOPPED = "speech_stopped"
-TRANSCRIPT = "transcript"
-REPLY = "reply"
-AUDIO_STARTED = "audio_started"
-AUDIO_STOPPED = "audio_stopped"
-TURN = "turn"
-ERROR = "error"
-INTERRUPTED = "interrupted"
-NO_SPEECH = "no_speech"
-TURN_ABANDONED = "turn_abandoned"
-UNHANDLED = "unhandled"
-TTS_STARTED = "tts_started"
-CUE = "cue"
+# Names of some event types, from the schema (the package uses the schema's classes).
+READY = schema.Ready.type
+STATE = schema.StateChanged.type
+WAKE = schema.Wake.type
+SPEECH_STARTED = schema.SpeechStarted.type
+SPEECH_STOPPED = schema.SpeechStopped.type
+TRANSCRIPT = schema.Transcript.type
+REPLY = schema.Reply.type
+AUDIO_STARTED = schema.AudioStarted.type
+AUDIO_STOPPED = schema.AudioStopped.type
+TURN = schema.TurnSummary.type
+ERROR = schema.Error.type
+INTERRUPTED = schema.Interrupted.type
+NO_SPEECH = schema.NoSpeech.type
+TURN_ABANDONED = schema.TurnAbandoned.type
+UNHANDLED = schema.Unhandled.type
+TTS_STARTED = schema.TtsStarted.type
+CUE = schema.CuePlayed.type
 
 
 @dataclass(frozen=True)
 class Event:
+    """One published event: its type, its time on the bus clock, and its fields."""
+
     type: str
     t: float
     data: dict[str, Any] = field(default_factory=dict)
+    body: EventBody | None = field(default=None, compare=False, repr=False)
+    """The typed event (its schema definition); for an event built from a type and a dict,
+    read from the dict leniently; None when the type is not in the schema."""
+
+    def __post_init__(self) -> None:
+        if self.body is None:
+            object.__setattr__(self, "body", schema.read(self.type, self.data))
+        elif self.body.type != self.type:
+            raise ValueError(f"an event of type {self.type!r} cannot carry a {self.body.type!r} event")
 
     def to_dict(self) -> dict[str, Any]:
         # "type" and "t" are the contract of every line: a data key of the same
@@ -127,8 +147,25 @@ class EventBus:
         """Seconds since the bus (the daemon) started."""
         return self._clock() - self._t0
 
-    def publish(self, type: str, **data: Any) -> Event:
-        event = Event(type, self.now(), data)
+    @overload
+    def publish(self, event: EventBody, /) -> Event: ...
+
+    @overload
+    def publish(self, event: str, /, **data: Any) -> Event: ...
+
+    def publish(self, event: EventBody | str, /, **data: Any) -> Event:
+        """Publish an event of the schema: ``bus.publish(Wake(model=..., score=..., stream_t=...))``.
+
+        The untyped form, a type name and its fields (``bus.publish("wake", model=...)``), is
+        for tests and tools that make up events; the package itself always publishes the schema's.
+        """
+        if isinstance(event, EventBody):
+            if data:
+                raise TypeError(f"publish: the fields of a {event.type!r} event go in its definition")
+            return self._deliver(Event(event.type, self.now(), event.data(), event))
+        return self._deliver(Event(event, self.now(), data))
+
+    def _deliver(self, event: Event) -> Event:
         self.history.append(event)
         if len(self.history) > self.history_limit:
             del self.history[: len(self.history) - self.history_limit]
@@ -140,7 +177,7 @@ class EventBus:
             try:
                 listener(event)
             except Exception:  # a broken listener must not break the others
-                log.exception("event listener failed on %s", type)
+                log.exception("event listener failed on %s", event.type)
         return event
 
     def listen(self, callback: Callable[[Event], None]) -> None:

@@ -13,8 +13,17 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import events as ev
 from . import Event, EventBus
+from .schema import (
+    AudioStarted,
+    AudioStopped,
+    Reply,
+    SpeechStopped,
+    Transcript,
+    TtsStarted,
+    TurnAbandoned,
+    TurnSummary,
+)
 
 MAX_OPEN_TURNS = 32
 """Turns being assembled at once; older ones (that never played a reply) are forgotten."""
@@ -36,44 +45,45 @@ class TurnMetrics:
         bus.listen(self._on_event)
 
     def _on_event(self, e: Event) -> None:
-        turn_id = e.data.get("turn")
+        body = e.body
+        turn_id = getattr(body, "turn", None)
         if not turn_id:
             return
-        if e.type == ev.TURN_ABANDONED:
+        if isinstance(body, TurnAbandoned):
             self._turns.pop(turn_id, None)
             return
         if turn_id not in self._turns and len(self._turns) >= MAX_OPEN_TURNS:
             del self._turns[next(iter(self._turns))]
         turn = self._turns.setdefault(turn_id, _Turn())
         f = turn.fields
-        if e.type == ev.SPEECH_STOPPED:
-            turn.eos_t = e.t
-            end = e.data.get("speech_end_t")
-            turn.speech_end_t = end if isinstance(end, (int, float)) else None
-        elif e.type == ev.TRANSCRIPT:
-            f["stt_ms"] = e.data.get("stt_ms")
-        elif e.type == ev.REPLY:
-            f["llm_ttft_ms"] = e.data.get("llm_ttft_ms")
-            f["backend"] = e.data.get("backend")
-            f["fallback_reason"] = e.data.get("fallback_reason")
-        elif e.type == ev.TTS_STARTED:
-            f["tts_ttfb_ms"] = e.data.get("tts_ttfb_ms")
-        elif e.type == ev.AUDIO_STARTED and turn.eos_t is not None:
-            f["eos_to_first_audio_ms"] = round((e.t - turn.eos_t) * 1000, 1)
-            if turn.speech_end_t is not None:
-                f["speech_end_to_first_audio_ms"] = round((e.t - turn.speech_end_t) * 1000, 1)
-        elif e.type == ev.AUDIO_STOPPED:
-            self._turns.pop(turn_id, None)
-            record = {
-                "turn": turn_id,
-                "speech_end_to_first_audio_ms": f.get("speech_end_to_first_audio_ms"),
-                "eos_to_first_audio_ms": f.get("eos_to_first_audio_ms"),
-                "stt_ms": f.get("stt_ms"),
-                "llm_ttft_ms": f.get("llm_ttft_ms"),
-                "tts_ttfb_ms": f.get("tts_ttfb_ms"),
-                "backend": f.get("backend"),
-                "fallback_reason": f.get("fallback_reason"),
-                "interrupted": bool(e.data.get("interrupted", False)),
-            }
-            self.completed.append(record)
-            self.bus.publish(ev.TURN, **record)
+        match body:
+            case SpeechStopped(speech_end_t=end):
+                turn.eos_t = e.t
+                turn.speech_end_t = end if isinstance(end, (int, float)) else None
+            case Transcript(stt_ms=stt_ms):
+                f["stt_ms"] = stt_ms
+            case Reply():
+                f["llm_ttft_ms"] = body.llm_ttft_ms
+                f["backend"] = body.backend
+                f["fallback_reason"] = body.fallback_reason
+            case TtsStarted(tts_ttfb_ms=ms):
+                f["tts_ttfb_ms"] = ms
+            case AudioStarted() if turn.eos_t is not None:
+                f["eos_to_first_audio_ms"] = round((e.t - turn.eos_t) * 1000, 1)
+                if turn.speech_end_t is not None:
+                    f["speech_end_to_first_audio_ms"] = round((e.t - turn.speech_end_t) * 1000, 1)
+            case AudioStopped(interrupted=interrupted):
+                self._turns.pop(turn_id, None)
+                record = TurnSummary(
+                    turn=turn_id,
+                    speech_end_to_first_audio_ms=f.get("speech_end_to_first_audio_ms"),
+                    eos_to_first_audio_ms=f.get("eos_to_first_audio_ms"),
+                    stt_ms=f.get("stt_ms"),
+                    llm_ttft_ms=f.get("llm_ttft_ms"),
+                    tts_ttfb_ms=f.get("tts_ttfb_ms"),
+                    backend=f.get("backend"),
+                    fallback_reason=f.get("fallback_reason"),
+                    interrupted=bool(interrupted),
+                )
+                self.completed.append(record.data())
+                self.bus.publish(record)

@@ -11,7 +11,19 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import events as ev
+from .schema import (
+    AudioStarted,
+    AudioStopped,
+    Error,
+    Listening,
+    Muted,
+    NoSpeech,
+    SpeechStarted,
+    SpeechStopped,
+    TurnAbandoned,
+    Unmuted,
+    Wake,
+)
 
 
 class State(enum.Enum):
@@ -49,30 +61,30 @@ class StateMachine:
 
     def on_event(self, type: str, data: dict[str, Any], now: float) -> State | None:
         """Apply an event; returns the new state when it changed."""
-        if self.muted and type not in ("mute", "unmute"):
+        if self.muted and type not in (Muted.type, Unmuted.type):
             return None
         turn = data.get("turn", 0)
-        if type == "mute":
+        if type == Muted.type:
             self.muted = True
             return self._go(State.MUTED, now)
-        if type == "unmute":
+        if type == Unmuted.type:
             self.muted = False
             return self._go(State.IDLE, now)
-        if type == ev.WAKE or type == "listen":
+        if type in (Wake.type, Listening.type):
             return self._go(State.LISTENING, now)
-        if type == ev.SPEECH_STARTED:
+        if type == SpeechStarted.type:
             self.turn = turn
             return self._go(State.LISTENING, now)
-        if type == ev.SPEECH_STOPPED:
+        if type == SpeechStopped.type:
             self.turn = turn
             return self._go(State.PROCESSING, now)
-        if type == ev.AUDIO_STARTED:
+        if type == AudioStarted.type:
             return self._go(State.RESPONDING, now)
-        if type == ev.AUDIO_STOPPED:
+        if type == AudioStopped.type:
             return self._go(State.IDLE, now)
-        if type in (ev.NO_SPEECH, ev.TURN_ABANDONED):
+        if type in (NoSpeech.type, TurnAbandoned.type):
             return self._go(State.IDLE, now)
-        if type == ev.ERROR:
+        if type == Error.type:
             if data.get("fatal"):
                 return self._go(State.ERROR, now)
             if turn and turn == self.turn and self.state is not State.IDLE:

@@ -1,0 +1,368 @@
+"""The event schema: one definition per event type, shared by every surface.
+
+Every event the daemon publishes is one of the dataclasses below:
+``bus.publish(Wake(model="okay_nabu", score=0.97, stream_t=12.3))``. Each names
+its fields, their types and which are optional (written only when set), and has
+``to_dict()`` / ``from_dict()`` (Wyoming style, as :mod:`panikid.control.schema`
+does for commands): ``{"type": "wake", "model": "okay_nabu", ...}``; the bus adds
+``t``, the seconds since start. ``--events``, MQTT (the ``event`` topic, the
+retained state and attributes), the WebSocket, the journal and the status page
+all write and read events through these definitions, so the same event has the
+same name and fields everywhere. How a definition becomes a dict is in
+:mod:`panikid.events.codec`.
+
+A ``turn`` field is the turn id (:func:`panikid.pipeline.turns.next_turn_id`);
+``stream_t`` is a time in the audio stream, ``*_t`` fields are on the event
+clock (``t``), ``*_ms`` are milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .codec import EventBody, EventSchemaError, optional
+
+__all__ = ["EVENTS", "EventBody", "EventSchemaError", "definition", "from_dict", "read"]
+
+# ------------------------------------------------------------------ the daemon
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ready(EventBody):
+    """Models loaded and audio flowing: the assistant can hear."""
+
+    type: ClassVar[str] = "ready"
+    mqtt_event: ClassVar[bool] = True
+    input: str
+    output: str
+    load_seconds: dict[str, float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateChanged(EventBody):
+    """The assistant's state: idle, listening, processing, responding, muted or error."""
+
+    type: ClassVar[str] = "state"
+    state: str
+    reason: str | None = optional()  # why, when a state timed out back to idle
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigReloaded(EventBody):
+    """The configuration file was read again (SIGHUP): what was applied, what needs a restart."""
+
+    type: ClassVar[str] = "config_reloaded"
+    source: str
+    applied: dict[str, Any]
+    restart_needed: list[str]
+    wake_threshold: float | None
+
+
+# ------------------------------------------------------------------ a turn, in order
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wake(EventBody):
+    """The wake word was heard."""
+
+    type: ClassVar[str] = "wake"
+    mqtt_event: ClassVar[bool] = True
+    model: str
+    score: float
+    stream_t: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class CuePlayed(EventBody):
+    """A cue was played (chime, done, error or a WAV's name); not a reply: no audio_started."""
+
+    type: ClassVar[str] = "cue"
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeechStarted(EventBody):
+    """The command after the wake word began."""
+
+    type: ClassVar[str] = "speech_started"
+    mqtt_event: ClassVar[bool] = True
+    turn: int
+    stream_t: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeechStopped(EventBody):
+    """The command ended: its last voiced audio, and why the turn was ended there."""
+
+    type: ClassVar[str] = "speech_stopped"
+    mqtt_event: ClassVar[bool] = True
+    turn: int
+    reason: str  # speech_ended, turn_model, max_length, end_of_input
+    speech_seconds: float
+    voiced_seconds: float
+    stream_t: float
+    speech_end_t: float | None  # the end of speech on the event clock
+    turn_model_probability: float | None = optional()  # when the end-of-turn model decided
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transcript(EventBody):
+    """What was said (or asked with the ask command)."""
+
+    type: ClassVar[str] = "transcript"
+    mqtt_event: ClassVar[bool] = True
+    mqtt_attributes: ClassVar[bool] = True
+    log_level: ClassVar[int] = logging.DEBUG
+    turn: int
+    text: str
+    stt_ms: float | None = optional()
+    audio_seconds: float | None = optional()
+    source: str | None = optional()  # "command" for the ask command
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntentHandled(EventBody):
+    """An instant intent, a tool call or a user action answered the turn."""
+
+    type: ClassVar[str] = "intent"
+    turn: int
+    name: str
+    seconds: float | None = optional()  # the timer's length (an intent's slot)
+    level: float | None = optional()  # the volume asked for, 0 to 1 (an intent's slot)
+    via: str | None = optional()  # "tool" when a cloud model called it
+    arguments: str | None = optional()  # the tool call's arguments, as the model wrote them
+    topic: str | None = optional()  # where a user action published
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply(EventBody):
+    """The reply, once written: which brain wrote it, and how fast."""
+
+    type: ClassVar[str] = "reply"
+    mqtt_event: ClassVar[bool] = True
+    mqtt_attributes: ClassVar[bool] = True
+    log_level: ClassVar[int] = logging.DEBUG
+    turn: int
+    text: str
+    backend: str  # local, cloud, intent, none
+    fallback_reason: str | None
+    llm_ttft_ms: float | None
+    llm_ms: float
+    pieces: int
+    intent: str | None = optional()  # the instant intent that answered
+    interrupted: bool = optional(False)  # cut while being written (text is what was written)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TtsStarted(EventBody):
+    """The reply's first sentence was synthesized."""
+
+    type: ClassVar[str] = "tts_started"
+    turn: int
+    tts_ttfb_ms: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioStarted(EventBody):
+    """The reply began to play."""
+
+    type: ClassVar[str] = "audio_started"
+    mqtt_event: ClassVar[bool] = True
+    turn: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioStopped(EventBody):
+    """The reply stopped playing: at its end, or cut (heard_text: the sentences played)."""
+
+    type: ClassVar[str] = "audio_stopped"
+    mqtt_event: ClassVar[bool] = True
+    turn: int
+    interrupted: bool
+    heard_text: str | None = optional()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnSummary(EventBody):
+    """A turn's latency figures, once its reply stopped."""
+
+    type: ClassVar[str] = "turn"
+    mqtt_event: ClassVar[bool] = True
+    mqtt_attributes: ClassVar[bool] = True
+    turn: int
+    speech_end_to_first_audio_ms: float | None
+    eos_to_first_audio_ms: float | None
+    stt_ms: float | None
+    llm_ttft_ms: float | None
+    tts_ttfb_ms: float | None
+    backend: str | None
+    fallback_reason: str | None
+    interrupted: bool
+
+
+# ------------------------------------------------------------------ what ends a turn early (or answers none)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Error(EventBody):
+    """Something failed (the daemon keeps running unless it is fatal)."""
+
+    type: ClassVar[str] = "error"
+    mqtt_event: ClassVar[bool] = True
+    log_level: ClassVar[int] = logging.ERROR
+    where: str
+    message: str
+    turn: int | None = optional()  # the turn it belongs to
+    source: str | None = optional()  # the surface a refused command came from
+    fatal: bool = optional(False)  # the assistant cannot go on (the audio input stopped)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interrupted(EventBody):
+    """A wake word or a stop command cut the reply."""
+
+    type: ClassVar[str] = "interrupted"
+    mqtt_event: ClassVar[bool] = True
+    turn: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoSpeech(EventBody):
+    """Nothing was said after the wake word (a turn_abandoned follows)."""
+
+    type: ClassVar[str] = "no_speech"
+    mqtt_event: ClassVar[bool] = True
+    turn: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnAbandoned(EventBody):
+    """The turn ended without a reply: no_speech, not_understood, muted or empty_reply."""
+
+    type: ClassVar[str] = "turn_abandoned"
+    mqtt_event: ClassVar[bool] = True
+    turn: int
+    reason: str
+    detail: str | None = optional()  # why
+    heard: str | None = optional()  # what speech-to-text wrote (not_understood)
+    stt_ms: float | None = optional()
+    audio_seconds: float | None = optional()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unhandled(EventBody):
+    """A request nothing here can carry out, answered "Sorry, I can't ...": for an automation."""
+
+    type: ClassVar[str] = "unhandled"
+    mqtt_event: ClassVar[bool] = True
+    turn: int
+    text: str
+    what: str  # kitchen lights, weather, ...
+    how: str  # on, lock, service, ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimerFinished(EventBody):
+    """A timer rang; its text is spoken."""
+
+    type: ClassVar[str] = "timer_finished"
+    turn: int
+    timer: int
+    label: str
+    text: str
+
+
+# ------------------------------------------------------------------ a command took effect (from any surface)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Muted(EventBody):
+    """The microphone was muted."""
+
+    type: ClassVar[str] = "mute"
+    mqtt_event: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unmuted(EventBody):
+    """The microphone was unmuted."""
+
+    type: ClassVar[str] = "unmute"
+    mqtt_event: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listening(EventBody):
+    """A turn started without the wake word: the listen command, or follow-up mode."""
+
+    type: ClassVar[str] = "listen"
+    mqtt_event: ClassVar[bool] = True
+    follow_up: bool = optional(False)  # after a reply to a question
+    seconds: float | None = optional()  # how long follow-up mode waits for speech
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeChanged(EventBody):
+    """The playback volume, in percent."""
+
+    type: ClassVar[str] = "volume"
+    mqtt_event: ClassVar[bool] = True
+    volume: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class WakeSensitivityChanged(EventBody):
+    """The wake word sensitivity (low, medium, high) and the threshold it set."""
+
+    type: ClassVar[str] = "wake_sensitivity"
+    mqtt_event: ClassVar[bool] = True
+    level: str
+    threshold: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class LlmBackendChanged(EventBody):
+    """Which brain answers from the next turn on: auto, local or cloud."""
+
+    type: ClassVar[str] = "llm_backend"
+    mqtt_event: ClassVar[bool] = True
+    backend: str
+
+
+# ------------------------------------------------------------------ lookup
+
+EVENTS: dict[str, type[EventBody]] = {cls.type: cls for cls in (
+    Ready, StateChanged, ConfigReloaded, Wake, CuePlayed, SpeechStarted, SpeechStopped, Transcript, IntentHandled,
+    Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, Error, Interrupted, NoSpeech, TurnAbandoned,
+    Unhandled, TimerFinished, Muted, Unmuted, Listening, VolumeChanged, WakeSensitivityChanged, LlmBackendChanged,
+)}
+"""Every event type, by name."""
+
+
+def definition(type_name: str) -> type[EventBody] | None:
+    """The definition of an event type, or None when no event has that name."""
+    return EVENTS.get(type_name)
+
+
+def from_dict(data: Any) -> EventBody:
+    """The event a dict (a line of ``--events``) describes; EventSchemaError when it describes none."""
+    if not isinstance(data, Mapping):
+        raise EventSchemaError(f"an event must be a JSON object, got {type(data).__name__}")
+    name = data.get("type")
+    if not isinstance(name, str):
+        raise EventSchemaError('an event needs a "type" field naming it, e.g. {"type": "wake", ...}')
+    cls = EVENTS.get(name)
+    if cls is None:
+        raise EventSchemaError(f"unknown event type {name[:40]!r}, known: {', '.join(EVENTS)}")
+    return cls.from_dict(data)
+
+
+def read(type_name: str, data: Mapping[str, Any]) -> EventBody | None:
+    """An event built by hand from a type and its fields, read leniently (see
+    :meth:`EventBody.read`); None when no event has that name."""
+    cls = EVENTS.get(type_name)
+    return cls.read(data) if cls is not None else None
