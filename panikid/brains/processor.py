@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from .. import events as ev
+from ..events.schema import AudioStarted, AudioStopped, IntentHandled, Reply, TimerFinished, Unhandled
 from ..pipeline.frames import (
     DataFrame,
     LLMResponseEndFrame,
@@ -125,16 +126,16 @@ class AssistantProcessor(FrameProcessor):
         ttft_ms: float | None = None
         parts: list[str] = []
 
-        def publish_reply(backend_name: str, **extra: object) -> str:
+        def publish_reply(backend_name: str, interrupted: bool = False) -> str:
             outcome = self.backend.last if isinstance(self.backend, Router) else None
             reply = "".join(parts).strip()
-            self.events.publish(
-                ev.REPLY, turn=turn, text=reply,
+            self.events.publish(Reply(
+                turn=turn, text=reply,
                 backend=backend_name or (outcome.backend if outcome and outcome.backend else "none"),
                 fallback_reason=outcome.fallback_reason if outcome else None,
                 llm_ttft_ms=round(ttft_ms, 1) if ttft_ms is not None else None,
-                llm_ms=round((time.perf_counter() - started) * 1000, 1), pieces=len(parts), **extra,
-            )
+                llm_ms=round((time.perf_counter() - started) * 1000, 1), pieces=len(parts), interrupted=interrupted,
+            ))
             return reply
 
         await self.push_frame(LLMResponseStartFrame(turn))
@@ -174,7 +175,8 @@ class AssistantProcessor(FrameProcessor):
         assert self.intents is not None
         now = self.clock() if self.clock else dt.datetime.now().astimezone()
         result = self.intents.handle(intent, now, self.monotonic())
-        self.events.publish("intent", turn=turn, name=intent.name, **{k: v for k, v in intent.slots.items()})
+        self.events.publish(IntentHandled(turn=turn, name=intent.name, seconds=intent.slots.get("seconds"),
+                                          level=intent.slots.get("level")))
         if result.action is not None and self.on_action is not None:
             try:
                 self.on_action(result.action)
@@ -199,7 +201,7 @@ class AssistantProcessor(FrameProcessor):
             if result.error is not None:
                 self.report_error(f"tool call refused: {result.error}", turn=turn)
             else:
-                self.events.publish("intent", turn=turn, name=call.name, via="tool", arguments=call.arguments)
+                self.events.publish(IntentHandled(turn=turn, name=call.name, via="tool", arguments=call.arguments))
             if result.action is not None and self.on_action is not None:
                 try:
                     self.on_action(result.action)
@@ -212,7 +214,7 @@ class AssistantProcessor(FrameProcessor):
     async def _answer_user_action(self, turn: int, action: UserAction) -> str:
         try:
             text = run_action(action, self.action_sink)
-            self.events.publish("intent", turn=turn, name="user_action", topic=action.topic)
+            self.events.publish(IntentHandled(turn=turn, name="user_action", topic=action.topic))
         except Exception as exc:  # no sink, broker down: say so, keep running
             self.report_error(f"action {action.topic}: {exc}", turn=turn)
             text = "Sorry, I could not do that."
@@ -221,15 +223,15 @@ class AssistantProcessor(FrameProcessor):
     async def _answer_unhandled(self, turn: int, request: unhandled.DeviceRequest) -> str:
         """A device nothing here controls: say so (a small model would invent an answer) and
         publish the request, for an automation (Home Assistant, Node-RED) to carry out."""
-        self.events.publish(ev.UNHANDLED, turn=turn, text=request.text, what=request.what, how=request.how)
+        self.events.publish(Unhandled(turn=turn, text=request.text, what=request.what, how=request.how))
         return await self._say_instant(turn, request.reply, "unhandled")
 
     async def _say_instant(self, turn: int, text: str, intent: str) -> str:
         await self.push_frame(LLMResponseStartFrame(turn))
         if text:
             await self.push_frame(LLMTextFrame(turn, text))
-        self.events.publish(ev.REPLY, turn=turn, text=text, backend="intent", fallback_reason=None,
-                            llm_ttft_ms=None, llm_ms=0.0, pieces=1 if text else 0, intent=intent)
+        self.events.publish(Reply(turn=turn, text=text, backend="intent", fallback_reason=None,
+                                  llm_ttft_ms=None, llm_ms=0.0, pieces=1 if text else 0, intent=intent))
         await self.push_frame(LLMResponseEndFrame(turn, text))
         return text
 
@@ -241,7 +243,7 @@ class AssistantProcessor(FrameProcessor):
             for timer in self.intents.timers.pop_due(self.monotonic()):
                 turn = next_turn_id()
                 text = intents_mod.announcement(timer.label)
-                self.events.publish("timer_finished", turn=turn, timer=timer.id, label=timer.label, text=text)
+                self.events.publish(TimerFinished(turn=turn, timer=timer.id, label=timer.label, text=text))
                 self.deliver(TTSSpeakFrame(turn, text, last=True))
 
     # ------------------------------------------------------------- context
@@ -260,18 +262,21 @@ class AssistantProcessor(FrameProcessor):
 
     def _on_event(self, e: ev.Event) -> None:
         """Trim an interrupted reply in the history to what was heard."""
-        turn = e.data.get("turn")
+        body = e.body
+        if not isinstance(body, (AudioStarted, AudioStopped)):
+            return
+        turn = body.turn
         if turn not in self._spoken or self.conversation is None:
             return
         user, sentences, heard = self._spoken[turn]
-        if e.type == ev.AUDIO_STARTED:
+        if isinstance(body, AudioStarted):
             self._spoken[turn] = (user, sentences, True)
-        elif e.type == ev.AUDIO_STOPPED:
+        else:
             del self._spoken[turn]
-            if e.data.get("interrupted") and self.conversation.exchanges:
+            if body.interrupted and self.conversation.exchanges:
                 last = self.conversation.exchanges[-1]
                 if last.user == user.strip():
-                    heard_text = e.data.get("heard_text")
+                    heard_text = body.heard_text
                     if not isinstance(heard_text, str):
                         # An output that cannot tell: audio started, so the first sentence was
                         # (at least partly) heard.

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 
-from ... import events as ev
+from ...events.schema import Transcript, TurnAbandoned
 from ...pipeline.frames import DataFrame, SpeculationFrame, TranscriptionFrame, TurnAbandonedFrame, UtteranceFrame
 from ...pipeline.processor import FrameProcessor
 from .hearing import Heard, judge
@@ -58,14 +58,13 @@ class STTProcessor(FrameProcessor):
         refused = judge(heard)
         if refused is not None:
             log.info("turn %d: not a request (%s): %r", frame.turn, refused, heard.text)
-            self.events.publish(
-                ev.TURN_ABANDONED, turn=frame.turn, reason="not_understood", detail=refused,
+            self.events.publish(TurnAbandoned(
+                turn=frame.turn, reason="not_understood", detail=refused,
                 heard=heard.text, stt_ms=round(stt_ms, 1), audio_seconds=round(audio_s, 2),
-            )
+            ))
             await self.push_frame(TurnAbandonedFrame(frame.turn, "not_understood"))
             return
-        self.events.publish(
-            ev.TRANSCRIPT, turn=frame.turn, text=heard.text, stt_ms=round(stt_ms, 1),
-            audio_seconds=round(audio_s, 2),
-        )
+        self.events.publish(Transcript(
+            turn=frame.turn, text=heard.text, stt_ms=round(stt_ms, 1), audio_seconds=round(audio_s, 2),
+        ))
         await self.push_frame(TranscriptionFrame(frame.turn, heard.text))
