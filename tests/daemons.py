@@ -52,6 +52,18 @@ def _describe(what: Match) -> str:
     return f"{what!r} event" if isinstance(what, str) else "matching event"
 
 
+def _start(events: list[dict[str, Any]], after: int | dict[str, Any]) -> int:
+    """Where a search begins: an index, or just past an event returned before (so a test can wait
+    for events in the order they must come)."""
+    if isinstance(after, int):
+        return after
+    for same in (lambda e: e is after, lambda e: e == after):  # the in-process runner returns copies
+        for i, e in enumerate(events):
+            if same(e):
+                return i + 1
+    raise ValueError(f"after: {after!r} is not one of the daemon's events")
+
+
 # ----------------------------------------------------------------------------- one-shot commands
 
 
@@ -155,20 +167,21 @@ class DaemonProcess:
     def pid(self) -> int:
         return self.proc.pid
 
-    def wait_event(self, what: Match, timeout: float = 120.0, after: int = 0) -> dict[str, Any]:
-        """The first event from index ``after`` on that is of type ``what`` (or for which ``what(event)``
-        holds), once it came; an ``AssertionError`` with what came instead, the exit status and the
-        log's tail if it does not within ``timeout`` seconds or the daemon ends without it."""
+    def wait_event(self, what: Match, timeout: float = 120.0, after: int | dict[str, Any] = 0) -> dict[str, Any]:
+        """The first event of type ``what`` (or for which ``what(event)`` holds) from index ``after`` on,
+        or after the event ``after``, once it came; an ``AssertionError`` with what came instead, the
+        exit status and the log's tail if it does not within ``timeout`` s or the daemon ends without it."""
         deadline = time.monotonic() + timeout
         with self._changed:
+            start = _start(self._events, after)
             while True:
-                for e in self._events[after:]:
+                for e in self._events[start:]:
                     if _matches(what, e):
                         return e
                 done = not self._readers[0].is_alive()  # the daemon ended and all its events were read
                 left = deadline - time.monotonic()
                 if done or left <= 0:
-                    types = [e["type"] for e in self._events[after:]][-40:]
+                    types = [e["type"] for e in self._events[start:]][-40:]
                     raise AssertionError(
                         f"no {_describe(what)} within {timeout}s (exit status {self.proc.poll()}); "
                         f"seen: {types}\n{''.join(self._stderr)[-3000:]}")
@@ -265,18 +278,20 @@ class DaemonThread:
     def types(self) -> list[str]:
         return [e.type for e in list(self._published)]
 
-    def wait_event(self, what: Match, timeout: float = 120.0, after: int = 0) -> dict[str, Any]:
-        """As ``DaemonProcess.wait_event``: the first matching event from index ``after`` on."""
+    def wait_event(self, what: Match, timeout: float = 120.0, after: int | dict[str, Any] = 0) -> dict[str, Any]:
+        """As ``DaemonProcess.wait_event``: the first matching event from index ``after`` (or after
+        the event ``after``) on."""
         deadline = time.monotonic() + timeout
+        start = _start(self.events, after)
         while time.monotonic() < deadline:
             alive = self.thread.is_alive()  # before looking: an event published as it ends is seen
-            for e in self.events[after:]:
+            for e in self.events[start:]:
                 if _matches(what, e):
                     return e
             if not alive:
                 break
             time.sleep(0.05)
-        raise AssertionError(f"no {_describe(what)} within {timeout}s; seen: {self.types()[after:]} "
+        raise AssertionError(f"no {_describe(what)} within {timeout}s; seen: {self.types()[start:]} "
                              f"(error: {self.error!r})")
 
     def call(self, fn: Any, *args: Any) -> None:

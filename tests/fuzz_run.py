@@ -1,6 +1,6 @@
 """Send the payloads of :mod:`fuzzing` to a running daemon and check what came back on every surface.
 
-The daemon is ``panikid run`` in its own process (:class:`daemon_proc.DaemonProcess`):
+The daemon is ``panikid run`` in its own process (:class:`daemons.SurfacesDaemon`):
 MQTT payloads go through the broker, WebSocket ones through one client (which
 reads its acks), while a second client only watches the events and a third
 connects and never reads. Payloads go out in batches; each batch waits for its
@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 import paho.mqtt.client as mqtt
-from daemon_proc import DaemonProcess
+from daemons import SurfacesDaemon
 from fuzzing import Payload, payloads
 from mosquitto import Listener
 from paho.mqtt.enums import CallbackAPIVersion
@@ -98,7 +98,7 @@ def close_code(port: int, p: Payload) -> str:
 
 
 class Fuzz:
-    def __init__(self, daemon: DaemonProcess, broker_port: int, seed: int, batch: int = 100) -> None:
+    def __init__(self, daemon: SurfacesDaemon, broker_port: int, seed: int, batch: int = 100) -> None:
         self.daemon, self.seed, self.batch = daemon, seed, batch
         self.base = daemon.base
         self.port = daemon.web_port
@@ -115,7 +115,7 @@ class Fuzz:
         self.watcher.close()
 
     def _command_errors(self, source: tuple[str, ...]) -> list[dict[str, Any]]:
-        return [e for e in self.daemon.events() if e["type"] == "error" and e.get("where") == "commands"
+        return [e for e in self.daemon.events if e["type"] == "error" and e.get("where") == "commands"
                 and e.get("source") in source]
 
     async def run(self, n: int) -> Report:
@@ -126,7 +126,7 @@ class Fuzz:
         stalled.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
                         "Connection: Upgrade\r\nSec-WebSocket-Key: c3RhbGxlZCByZWFkZXIhIQ==\r\n"
                         "Sec-WebSocket-Version: 13\r\n\r\n".encode())
-        before = len(self.daemon.events())
+        before = len(self.daemon.events)
         started = time.monotonic()
         try:
             async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws, \
@@ -198,7 +198,7 @@ class Fuzz:
             if ack.get("type") != "ack" or ack.get("ok") is not False or p.expect not in ack.get("error", ""):
                 report.mismatches.append(f"seed {self.seed}, ws #{i} {p.data[:120]!r}: got {ack}, expected "
                                          f"{p.expect!r}")
-        events = self.daemon.events()[before:]
+        events = self.daemon.events[before:]
         report.errors_in_file = len([e for e in events if e["type"] == "error" and e.get("where") == "commands"])
         report.effects = [e for e in events if e["type"] in EFFECTS or (
             e["type"] == "transcript" and e.get("source") == "command")]
@@ -207,7 +207,7 @@ class Fuzz:
         """After the fuzz: does a valid command work on every surface, is the voice turn answered,
         was the client that never read dropped? The facts, for a test to assert and a script to print."""
         d, facts = self.daemon, dict[str, Any]()
-        n = len(d.events())
+        n = len(d.events)
         sub.publish(f"{self.base}/say", "Still here.")
         said = await asyncio.to_thread(d.wait_event, lambda e: e["type"] == "turn", 120.0, n)
         facts["say_turn_in_events"] = said["turn"]

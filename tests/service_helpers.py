@@ -1,16 +1,12 @@
-"""Helpers for the service tests: a notify socket (as systemd's) and the daemon as a subprocess."""
+"""Helpers for the service tests: a notify socket (as systemd's).
+
+The daemon itself runs through :class:`daemons.DaemonProcess`.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import queue
-import signal
 import socket
 import struct
-import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from panikid.audio.wav import write_wav
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def noise_wav(path: Path, seconds: float, level: int = 60, seed: int = 1) -> Path:
@@ -77,65 +71,3 @@ class NotifySocket:
 
     def close(self) -> None:
         self.sock.close()
-
-
-class DaemonProcess:
-    """``panikid run`` in a fresh process, its --events lines read in the background."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PANIKID_", "NOTIFY_", "WATCHDOG_"))}
-        full_env.update({"HF_HUB_OFFLINE": "1", **env})
-        self.proc = subprocess.Popen([sys.executable, "-m", "panikid", "run", *args], cwd=REPO, env=full_env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.events: queue.Queue[dict] = queue.Queue()
-        self.stderr_lines: list[str] = []
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-
-    def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.events.put(json.loads(line))
-
-    def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr_lines.append(line)
-
-    @property
-    def stderr(self) -> str:
-        return "".join(self.stderr_lines)
-
-    def wait_event(self, type_: str, timeout: float) -> dict:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                e = self.events.get(timeout=0.2)
-            except queue.Empty:
-                if self.proc.poll() is not None and self.events.empty():
-                    break
-                continue
-            if e["type"] == type_:
-                return e
-        raise AssertionError(f"no {type_!r} event within {timeout} s; exit={self.proc.poll()}\n{self.stderr[-3000:]}")
-
-    def wait_stderr(self, text: str, timeout: float = 10.0) -> str:
-        """The log so far once it contains ``text`` (stderr is read by its own thread, so a
-        log line may trail an event that was written after it)."""
-        end = time.monotonic() + timeout
-        while text not in self.stderr and time.monotonic() < end:
-            time.sleep(0.05)
-        return self.stderr
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)

@@ -7,20 +7,13 @@ recorded and transcribed.
 
 from __future__ import annotations
 
-import json
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from daemons import REPO, run_cli
+from daemons import DaemonProcess, run_cli
 from helpers import similarity
 from pulse import PulseServer, pulse_server
 
@@ -33,70 +26,23 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulseServer]:
         yield server
 
 
-class DaemonProcess:
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        full = {k: v for k, v in os.environ.items() if not k.startswith("PANIKID_")}
-        full.update(env)
-        full["HF_HUB_OFFLINE"] = "1"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "panikid", "run", "--events", "-", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full, cwd=REPO,
-        )
-        self.events: list[dict] = []
-        self._q: queue.Queue[dict] = queue.Queue()
-        self.stderr = ""
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_err, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                e = json.loads(line)
-                self.events.append(e)
-                self._q.put(e)
-
-    def _read_err(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr += line
-
-    def wait_for(self, type_: str, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self.proc.poll() is not None and self._q.empty():
-                raise AssertionError(f"no {type_!r} event within {timeout}s; events: "
-                                     f"{[e['type'] for e in self.events]}; stderr: {self.stderr[-2000:]}")
-            try:
-                e = self._q.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                continue
-            if e["type"] == type_:
-                return e
-
-    def terminate(self, timeout: float = 10.0) -> tuple[int, float]:
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=timeout)
-        return code, time.monotonic() - started
-
-
 def test_voice_loop_through_portaudio(pulse: PulseServer, wake_and_command: Path, components) -> None:
-    daemon = DaemonProcess(pulse.env)
+    daemon = DaemonProcess(env=pulse.env)
     try:
-        ready = daemon.wait_for("ready", timeout=120)
+        ready = daemon.wait_event("ready", timeout=120)
         assert ready["input"] == "microphone" and ready["output"] == "speaker"
         pulse.start_recording()
         pulse.play(wake_and_command)
-        assert daemon.wait_for("wake", timeout=30)["model"] == "okay_nabu"
-        transcript = daemon.wait_for("transcript", timeout=60)["text"]
-        reply = daemon.wait_for("reply", timeout=60)["text"]
-        daemon.wait_for("audio_stopped", timeout=120)
-        turn = daemon.wait_for("turn", timeout=10)
+        wake = daemon.wait_event("wake", timeout=30, after=ready)
+        assert wake["model"] == "okay_nabu"
+        heard_event = daemon.wait_event("transcript", timeout=60, after=wake)
+        reply_event = daemon.wait_event("reply", timeout=60, after=heard_event)
+        stopped = daemon.wait_event("audio_stopped", timeout=120, after=reply_event)
+        turn = daemon.wait_event("turn", timeout=10, after=stopped)
+        transcript, reply = heard_event["text"], reply_event["text"]
         time.sleep(0.3)  # the last few ms leave the sink
         heard_pcm = pulse.stop_recording()
-        code, took = daemon.terminate()
+        code = daemon.stop(timeout=10)
     finally:
         if daemon.proc.poll() is None:
             daemon.proc.kill()
@@ -133,17 +79,16 @@ def test_no_sound_card_points_at_input() -> None:
 def test_daemon_exits_non_zero_when_the_microphone_dies(tmp_path: Path) -> None:
     """A live input that stops delivering audio ends the daemon with status 1 (systemd restarts it)."""
     with pulse_server(tmp_path / "pulse") as server:
-        daemon = DaemonProcess(server.env)
+        daemon = DaemonProcess(env=server.env)
         try:
-            daemon.wait_for("ready", timeout=120)
+            daemon.wait_event("ready", timeout=120)
             assert server.proc is not None
             server.proc.kill()  # the sound server vanishes under the daemon
             server.proc.wait(timeout=10)
-            code = daemon.proc.wait(timeout=60)
+            code = daemon.wait(60)  # its exit, and every event it wrote, read
         finally:
             if daemon.proc.poll() is None:
                 daemon.proc.kill()
     assert code == 1, daemon.stderr[-2000:]
-    time.sleep(0.2)  # the reader thread drains the last lines
     errors = [e for e in daemon.events if e["type"] == "error"]
     assert any(e.get("where") == "input" for e in errors), errors

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from daemon_proc import DaemonProcess
+from daemons import SurfacesDaemon
 from helpers import free_port
 from mosquitto import DaemonThread, Listener, Mosquitto
 
@@ -45,7 +45,7 @@ def _errors(events: list[dict[str, Any]], source: str) -> list[str]:
 def test_bad_text_and_numbers_are_refused_and_every_surface_keeps_delivering(broker: Mosquitto,
                                                                             tmp_path: Path) -> None:
     wav = fixtures.write_pcm(tmp_path / "silence.wav", fixtures.silence(300))
-    daemon = DaemonProcess(tmp_path, wav, broker)
+    daemon = SurfacesDaemon(tmp_path, wav, broker.port)
     base = daemon.base
     sub = Listener(broker.port, [f"{base}/#", "hermes/#"])
     try:
@@ -82,12 +82,12 @@ def test_bad_text_and_numbers_are_refused_and_every_surface_keeps_delivering(bro
             sub.publish(f"{base}/{topic}", payload)
         sub.publish("hermes/tts/say", json.dumps({"text": "hi \ud800 there"}))  # ensure_ascii: the escape
         sub.publish("hermes/tts/say", '{"text": ' + "[" * 2000 + "]" * 2000 + "}")
-        daemon.wait_event(lambda e: len(_errors(daemon.events(), "hermes")) >= 2)
-        daemon.wait_event(lambda e: len(_errors(daemon.events(), "mqtt")) >= len(bad))
-        mqtt_errors = _errors(daemon.events(), "mqtt")
+        daemon.wait_event(lambda e: len(_errors(daemon.events, "hermes")) >= 2)
+        daemon.wait_event(lambda e: len(_errors(daemon.events, "mqtt")) >= len(bad))
+        mqtt_errors = _errors(daemon.events, "mqtt")
         for (topic, _, words), message in zip(bad, mqtt_errors, strict=True):
             assert words in message, (topic, message)
-        hermes_errors = _errors(daemon.events(), "hermes")
+        hermes_errors = _errors(daemon.events, "hermes")
         assert "say.text: the text contains a lone surrogate" in hermes_errors[0]
         assert "nests deeper than 8 levels" in hermes_errors[1]
         # "-0" is a number, and it is 0.
@@ -96,9 +96,9 @@ def test_bad_text_and_numbers_are_refused_and_every_surface_keeps_delivering(bro
         assert sub.wait_for(f"{base}/volume/state", lambda p: p == b"0")[0] == b"0"
 
         # Nothing took effect: no transcript, no speech, no other volume.
-        n = len(daemon.events())
-        assert [e for e in daemon.events() if e["type"] in ("transcript", "audio_started", "reply")] == []
-        assert [e["volume"] for e in daemon.events() if e["type"] == "volume"] == [0]
+        n = len(daemon.events)
+        assert [e for e in daemon.events if e["type"] in ("transcript", "audio_started", "reply")] == []
+        assert [e["volume"] for e in daemon.events if e["type"] == "volume"] == [0]
         # Every surface still delivers: a valid say is spoken and evented everywhere.
         sub.publish(f"{base}/say", "Still here.")
         turn = daemon.wait_event(lambda e: e["type"] == "turn", after=n)
@@ -118,8 +118,8 @@ def test_bad_text_and_numbers_are_refused_and_every_surface_keeps_delivering(bro
     finally:
         sub.close()
         code = daemon.stop()
-    assert code == 0, daemon.log()[-3000:]
-    assert "Traceback" not in daemon.log() and "RecursionError" not in daemon.log()
+    assert code == 0, daemon.stderr[-3000:]
+    assert "Traceback" not in daemon.stderr and "RecursionError" not in daemon.stderr
 
 
 def test_an_event_no_encoder_could_take_still_reaches_every_surface(broker: Mosquitto, components: Any,

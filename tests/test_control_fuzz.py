@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_proc import DaemonProcess
+from daemons import SurfacesDaemon
 from fuzz_run import Fuzz, input_wav
 from mosquitto import Listener, Mosquitto
 
@@ -30,7 +30,7 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 def test_fuzzed_payloads_are_refused_and_the_daemon_keeps_serving(broker: Mosquitto, tmp_path: Path,
                                                                   speech_dir: Path) -> None:
-    daemon = DaemonProcess(tmp_path, input_wav(tmp_path, speech_dir, lead_seconds=25.0, seed=SEED), broker)
+    daemon = SurfacesDaemon(tmp_path, input_wav(tmp_path, speech_dir, lead_seconds=25.0, seed=SEED), broker.port)
     sub = Listener(broker.port, [f"{daemon.base}/#"])
     fuzz = None
     try:
@@ -59,5 +59,5 @@ def test_fuzzed_payloads_are_refused_and_the_daemon_keeps_serving(broker: Mosqui
             fuzz.close()
         sub.close()
         code = daemon.stop()
-    assert code == 0, daemon.log()[-3000:]
-    assert "Traceback" not in daemon.log(), daemon.log()[-3000:]
+    assert code == 0, daemon.stderr[-3000:]
+    assert "Traceback" not in daemon.stderr, daemon.stderr[-3000:]

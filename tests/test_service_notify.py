@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from service_helpers import DaemonProcess, NotifySocket, noise_wav
+from daemons import DaemonProcess
+from service_helpers import NotifySocket, noise_wav
 
 from panikid.service.notify import Notifier, send_datagram, watchdog_seconds
 
@@ -34,8 +35,8 @@ def long_noise(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _start(notify_socket: NotifySocket, wav: Path, **env: str) -> DaemonProcess:
-    return DaemonProcess(["--input", str(wav), "--pace", "realtime", "--events", "-"],
-                         {"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": str(WATCHDOG_USEC), **env})
+    return DaemonProcess("--input", str(wav), "--pace", "realtime",
+                         env={"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": str(WATCHDOG_USEC), **env})
 
 
 def test_ready_watchdog_and_stopping(notify_socket: NotifySocket, long_noise: Path) -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from daemons import DaemonProcess
 from helpers import similarity
 from pulse import ExtraSink, PulseServer, pulse_server
-from test_audio_loop import DaemonProcess
 
 from panikid.audio import cues
 from panikid.devtools import fixtures
@@ -43,19 +43,19 @@ def test_a_pause_after_the_wake_word_through_the_microphone_with_the_chime_heard
     wake = fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, speech_dir, seed=7))
     command = fixtures.read_pcm(fixtures.cached_speech("What time is it?", speech_dir, seed=7))
     wav = fixtures.compose(tmp_path / "room.wav", [0.5, wake, 1.5, command, 0.5])
-    daemon = DaemonProcess(room_env(room))
+    daemon = DaemonProcess(env=room_env(room))
     try:
-        daemon.wait_for("ready", timeout=120)
+        ready = daemon.wait_event("ready", timeout=120)
         room.start_recording(device="vroom.monitor")
         room.play(wav, device="vroom")
-        daemon.wait_for("wake", timeout=30)
-        cue = daemon.wait_for("cue", timeout=10)
-        transcript = daemon.wait_for("transcript", timeout=60)
-        daemon.wait_for("audio_stopped", timeout=60)
-        turn = daemon.wait_for("turn", timeout=10)
+        wake = daemon.wait_event("wake", timeout=30, after=ready)
+        cue = daemon.wait_event("cue", timeout=10, after=wake)
+        transcript = daemon.wait_event("transcript", timeout=60, after=cue)
+        stopped = daemon.wait_event("audio_stopped", timeout=60, after=transcript)
+        turn = daemon.wait_event("turn", timeout=10, after=stopped)
         time.sleep(0.3)
         heard = np.frombuffer(room.stop_recording(), dtype=np.int16)
-        code, _ = daemon.terminate()
+        code = daemon.stop(timeout=10)
     finally:
         if daemon.proc.poll() is None:
             daemon.proc.kill()
