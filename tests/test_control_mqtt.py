@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mosquitto import DaemonThread, Listener, Mosquitto
+from daemons import DaemonThread
+from mosquitto import Listener, Mosquitto
 
 from panikid import config
 from panikid.app.daemon import Daemon, RunOptions
@@ -143,7 +144,8 @@ def test_state_discovery_and_every_command(broker: Mosquitto, components: object
 
         sub.publish(f"{BASE}/volume/set", "40")
         sub.wait_for(f"{BASE}/volume/state", lambda p: p == b"40")
-        assert run.daemon.volume == 0.4
+        assert run.daemon.settings().volume == 0.4
+        assert run.daemon.pipeline.processors[-1].volume == 0.4  # the output applied it
         sub.publish(f"{BASE}/wake_sensitivity/set", "high")
         sub.wait_for(f"{BASE}/wake_sensitivity/state", lambda p: p == b"high")
         base = config.Config().wake.threshold or min(e.default_threshold for e in components.wake)  # type: ignore[attr-defined]
@@ -178,7 +180,7 @@ def test_state_discovery_and_every_command(broker: Mosquitto, components: object
         sub.publish(f"{BASE}/say", "Hello there.")
         sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "audio_stopped")
         sub.wait_for(f"{BASE}/state", lambda p: p == b"responding")
-        n = len(run.daemon.bus.history)
+        n = len(run.events)
         sub.publish(f"{BASE}/say", "Hello from the control plane. This sentence is long enough to be "
                                    "interrupted while it is still being spoken aloud by the speaker.")
         run.wait_event("audio_started", after=n)

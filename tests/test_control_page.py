@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemons import DaemonThread
 from helpers import free_port
-from mosquitto import DaemonThread
 
 from panikid import config
 from panikid.app.daemon import Daemon, RunOptions

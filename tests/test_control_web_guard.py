@@ -19,8 +19,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from daemons import DaemonThread
 from helpers import free_port
-from mosquitto import DaemonThread
 
 from panikid import config
 from panikid.app.daemon import Daemon, RunOptions

@@ -10,8 +10,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from daemons import DaemonThread
 from helpers import free_port
-from mosquitto import DaemonThread, Listener, Mosquitto
+from mosquitto import Listener, Mosquitto
 
 from panikid import config
 from panikid.app.daemon import Daemon, RunOptions
