@@ -25,6 +25,7 @@ from .app.components import Components, load_all
 from .brains.processor import AssistantProcessor
 from .config import Config
 from .devtools import fixtures
+from .events.schema import Ready, TurnSummary
 from .pipeline.frames import SAMPLE_RATE
 from .text.sentences import split_sentences
 
@@ -101,7 +102,7 @@ def _voice_turns(cfg_path: Path | None, wav: Path, timeout: float) -> tuple[list
         for line in proc.stdout:
             if line.startswith("{"):
                 event = json.loads(line)
-                if event["type"] == "turn":
+                if event["type"] == TurnSummary.type:
                     turns.append(event)
                 with contextlib.suppress(OSError):
                     peak = max(peak, _peak_rss_mb(proc.pid))
@@ -127,7 +128,7 @@ def _idle_cpu(cfg_path: Path | None, seconds: float, work_dir: Path) -> float:
     assert proc.stdout is not None
     try:
         for line in proc.stdout:  # measuring starts once the models are loaded
-            if line.startswith("{") and json.loads(line)["type"] == "ready":
+            if line.startswith("{") and json.loads(line)["type"] == Ready.type:
                 break
         time.sleep(1.0)  # let the warm-up's threads settle
         cpu0, wall0 = _cpu_seconds(proc.pid), time.monotonic()

@@ -11,10 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..events.schema import (
+    IntentHandled,
+    NoSpeech,
+    Reply,
+    SpeechStarted,
+    SpeechStopped,
+    Transcript,
+    TurnAbandoned,
+    TurnSummary,
+    Unhandled,
+)
 from .score import Attributed, command_wer, wer
 
 SUCCESS_WER = 0.2
-ABANDON_TYPES = ("turn_abandoned", "no_speech")
+ABANDON_TYPES = (TurnAbandoned.type, NoSpeech.type)
 
 
 def _first(events: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
@@ -28,7 +39,7 @@ def _latency(events: list[dict[str, Any]]) -> tuple[float | None, str | None]:
     (a wake chime) may close a ``turn`` record of its own first.
     """
     for e in reversed(events):
-        if e.get("type") != "turn":
+        if e.get("type") != TurnSummary.type:
             continue
         for key in ("speech_end_to_first_audio_ms", "eos_to_first_audio_ms"):
             if e.get(key) is not None:
@@ -39,20 +50,20 @@ def _latency(events: list[dict[str, Any]]) -> tuple[float | None, str | None]:
 def positive(meta: dict[str, Any], got: Attributed) -> dict[str, Any]:
     turns: list[dict[str, Any]] = []
     for turn_id, events in sorted(got.turns.items()):
-        transcript = _first(events, "transcript")
-        intent = _first(events, "intent")
+        transcript = _first(events, Transcript.type)
+        intent = _first(events, IntentHandled.type)
         abandoned = [e for e in events if e.get("type") in ABANDON_TYPES]
-        started, stopped = _first(events, "speech_started"), _first(events, "speech_stopped")
-        replied = _first(events, "reply") is not None
+        started, stopped = _first(events, SpeechStarted.type), _first(events, SpeechStopped.type)
+        replied = _first(events, Reply.type) is not None
         turn_latency, latency_key = _latency(events)
         turns.append({
             "turn": turn_id,
             "transcript": transcript.get("text", "") if transcript else None,
             "intent": intent.get("name") if intent else None,
-            "reply": (_first(events, "reply") or {}).get("text"),
-            "backend": (_first(events, "reply") or {}).get("backend"),
+            "reply": (_first(events, Reply.type) or {}).get("text"),
+            "backend": (_first(events, Reply.type) or {}).get("backend"),
             "abandoned": None if replied or not abandoned else str(abandoned[0].get("reason", abandoned[0]["type"])),
-            "unhandled": _first(events, "unhandled") is not None,
+            "unhandled": _first(events, Unhandled.type) is not None,
             "speech_started_t": started.get("stream_t") if started else None,
             "speech_stopped_t": stopped.get("stream_t") if stopped else None,
             "stop_reason": stopped.get("reason") if stopped else None,
@@ -100,5 +111,5 @@ def negative(meta: dict[str, Any], got: Attributed) -> dict[str, Any]:
         "seconds": round(meta["end"] - meta["start"], 3),
         "false_wakes": len(got.wakes),
         "wake_t": [w.get("stream_t") for w in got.wakes],
-        "replies": sum(1 for events in got.turns.values() if _first(events, "reply") is not None),
+        "replies": sum(1 for events in got.turns.values() if _first(events, Reply.type) is not None),
     }

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..events.schema import TimerFinished, Wake
 from .commands import FILLERS
 
 _UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -160,7 +161,7 @@ def attribute(events: Iterable[dict[str, Any]], segments: Sequence[dict[str, Any
     last_wake: str | None = None
     for e in events:
         kind = e.get("type")
-        if kind == "wake":
+        if kind == Wake.type:
             seg = _locate(starts, ordered, float(e.get("stream_t", -1.0)))
             if seg is None:
                 result.outside_wakes.append(e)
@@ -172,7 +173,7 @@ def attribute(events: Iterable[dict[str, Any]], segments: Sequence[dict[str, Any
         if not isinstance(turn, int) or turn <= 0:
             continue
         if turn not in owner and turn not in pending:
-            if kind == "timer_finished":
+            if kind == TimerFinished.type:
                 owner[turn] = None
                 result.timer_turns.append(turn)
             elif last_wake is not None:
