@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from panikid import config as config_mod
+from panikid.app.assembly import LIVE_KEYS
 from panikid.config import Config
 from panikid.events import Event
 from panikid.service.reload import plan
@@ -53,7 +54,7 @@ def test_reload_plan_splits_live_and_restart_keys() -> None:
     old = Config()
     new = config_mod.replace(old, wake={"threshold": 0.9}, llm={"system_prompt": "Be brief."},
                              stt={"beam_size": 3})
-    effective, applied, restart = plan(old, new)
+    effective, applied, restart = plan(old, new, LIVE_KEYS)
     assert applied == {"wake.threshold": 0.9, "llm.system_prompt": "Be brief."}
     assert restart == ["stt.beam_size"]
     assert effective.wake.threshold == 0.9 and effective.llm.system_prompt == "Be brief."
@@ -61,5 +62,5 @@ def test_reload_plan_splits_live_and_restart_keys() -> None:
 
 
 def test_reload_plan_without_changes() -> None:
-    effective, applied, restart = plan(Config(), Config())
+    effective, applied, restart = plan(Config(), Config(), LIVE_KEYS)
     assert (applied, restart) == ({}, []) and effective == Config()

@@ -1,28 +1,43 @@
 """Pipeline assembly: which transports and processors a configuration and the CLI options ask for.
 
     pipeline = Pipeline([input, wake, turn, stt, assistant, cues, sentences, tts, output])
+
+Everything a processor needs is given to it here, at construction; what changes later (a command, a
+reload) reaches it as an ``UpdateSettingsFrame``, for the keys it declares in ``settings_keys``.
+``LIVE_KEYS`` (what a SIGHUP applies without a restart) is the union of those declarations.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
 from ..brains.actions import parse_actions
 from ..brains.context import Conversation, estimate_tokens
-from ..brains.intents import IntentHandler
+from ..brains.intents import Action, ActionSink, IntentHandler
 from ..brains.processor import AssistantProcessor
 from ..brains.timers import TimerTable
 from ..config import Config
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.runner import Pipeline
+from ..service.testhook import StallHook
 from ..speech.feedback import CuePlayer
 from ..speech.stt.processor import STTProcessor
 from ..speech.tts.processor import SentenceAggregator, TTSProcessor
 from ..speech.turn.processor import TurnDetector
 from ..speech.wake.processor import WakeWordProcessor
+from ..transports.base import OutputTransport
 from .components import Components
+
+OWN_KEYS = frozenset({"general.log_level"})
+"""Live settings the daemon applies itself; every other live key is a processor's."""
+LIVE_PROCESSORS: tuple[type[FrameProcessor], ...] = (WakeWordProcessor, TurnDetector, AssistantProcessor,
+                                                     OutputTransport)
+"""The processors of the pipeline that apply settings while it runs (each declares its ``settings_keys``)."""
+LIVE_KEYS = OWN_KEYS.union(*(p.settings_keys for p in LIVE_PROCESSORS))
+"""The keys a reload applies live (panikid.service.reload.plan); any other changed key needs a restart."""
 
 
 @dataclass
@@ -33,30 +48,34 @@ class RunOptions:
     events_out: IO[str] | None = None
 
 
-def build_assistant(cfg: Config, comps: Components) -> AssistantProcessor:
+def build_assistant(cfg: Config, comps: Components, on_action: Callable[[Action], None] | None = None,
+                    action_sink: ActionSink | None = None) -> AssistantProcessor:
     """The assistant processor with its router, conversation and intents. Device actions of intents (volume,
-    mute) are applied by whoever sets ``on_action`` (the daemon)."""
+    mute) go to ``on_action`` (the daemon's controls), user actions publish through ``action_sink``."""
     c = cfg.context
     count = getattr(comps.llm, "count_tokens", None) or estimate_tokens
     conversation = Conversation(c.max_tokens, c.max_turns, c.idle_reset_seconds, c.strategy, count)
     intents = IntentHandler(TimerTable(cfg.intents.max_timers)) if cfg.intents.enabled else None
-    proc = AssistantProcessor(comps.router or comps.llm, cfg.llm.system_prompt,
-                              conversation=conversation, intents=intents, persona=c.persona)
-    proc.user_actions = parse_actions(list(cfg.intents.actions))
-    return proc
+    return AssistantProcessor(comps.router or comps.llm, cfg.llm.system_prompt,
+                              conversation=conversation, intents=intents, persona=c.persona,
+                              on_action=on_action, user_actions=parse_actions(list(cfg.intents.actions)),
+                              action_sink=action_sink)
 
 
 def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
-                   transport_out: FrameProcessor) -> Pipeline:
+                   transport_out: FrameProcessor, on_action: Callable[[Action], None] | None = None,
+                   action_sink: ActionSink | None = None, stall: StallHook | None = None) -> Pipeline:
+    """``stall``: a test hook that makes the wake word's model call hang (panikid.service.testhook)."""
     wake_cue = comps.cues.get("wake")
+    wake = [stall.wrap(e) for e in comps.wake] if stall is not None else comps.wake
     return Pipeline([
         transport_in,
-        WakeWordProcessor(comps.wake, cfg.wake.threshold, cfg.wake.cooldown_seconds),
+        WakeWordProcessor(wake, cfg.wake.threshold, cfg.wake.cooldown_seconds),
         TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds,
                      cue_seconds=wake_cue.seconds if wake_cue else 0.0, turn_model=comps.turn_model,
                      model_pause_seconds=cfg.turn.pause_seconds, model_threshold=cfg.turn.threshold),
         STTProcessor(comps.stt),
-        build_assistant(cfg, comps),
+        build_assistant(cfg, comps, on_action, action_sink),
         CuePlayer(wake_cue, comps.cues.get("end"), comps.cues.get("error"), cfg.cues.not_understood),
         SentenceAggregator(),
         TTSProcessor(comps.tts),

@@ -1,33 +1,63 @@
 """The daemon: runs the voice pipeline (see assembly.py), its state machine and its surfaces.
 
-Surfaces (``--events`` JSON lines today) subscribe to the event bus; the state
-machine is ticked twice a second so a stuck turn returns to idle.
+It implements the control API (panikid.control.api) that every surface (MQTT,
+the WebSocket, systemd) and signal acts through: commands become frames, and
+settings (commands, a SIGHUP reload) one ``UpdateSettingsFrame`` that each
+processor applies its own keys of. One command handler serves every surface.
+The state machine is ticked twice a second so a stuck turn returns to idle;
+the follow-up policy (panikid.events.follow_up) is fed the same events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
-from collections import deque
-from typing import IO, Protocol, TypeVar
+from collections.abc import Mapping
+from typing import IO, Any, TypeVar, cast
 
-from .. import events as ev
-from ..brains.intents import Action
+from ..brains.intents import Action, ActionSink
 from ..brains.processor import AssistantProcessor
 from ..config import Config
+from ..control.api import Surface
+from ..control.commands import CommandHandler
+from ..control.settings import RuntimeSettings
 from ..events import Event, EventBus, Subscription
+from ..events.follow_up import FollowUpPolicy
 from ..events.metrics import TurnMetrics
+from ..events.schema import (
+    ConfigReloaded,
+    Error,
+    Listening,
+    LlmBackendChanged,
+    Muted,
+    Ready,
+    StateChanged,
+    Transcript,
+    Unmuted,
+    VolumeChanged,
+    WakeSensitivityChanged,
+)
 from ..events.state import State, StateMachine
-from ..pipeline.frames import Frame, InterruptionFrame, ListenFrame, MuteFrame, TranscriptionFrame, TTSSpeakFrame
+from ..pipeline.frames import (
+    Frame,
+    InterruptionFrame,
+    ListenFrame,
+    MuteFrame,
+    TranscriptionFrame,
+    TTSSpeakFrame,
+    UpdateSettingsFrame,
+)
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.runner import Pipeline, PipelineRunner
 from ..pipeline.turns import next_turn_id
-from ..speech.turn.processor import TurnDetector
+from ..service.reload import plan
+from ..service.testhook import StallHook
 from ..speech.wake.processor import WakeWordProcessor
-from .assembly import RunOptions, build_pipeline, make_transports
-from .components import Components, load_all, segmenter_for
+from .assembly import LIVE_KEYS, OWN_KEYS, RunOptions, build_pipeline, make_transports
+from .components import Components, load_all
 from .memory import release_free_memory
 
 log = logging.getLogger(__name__)
@@ -45,15 +75,9 @@ class AudioNotFlowingError(Exception):
     """The input was opened but delivers no audio."""
 
 
-class Surface(Protocol):
-    """Something that exposes the assistant (MQTT, WebSocket, systemd notify)."""
-
-    async def start(self, daemon: Daemon) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
 class Daemon:
+    """The voice loop and everything around it; implements panikid.control.api.ControlApi."""
+
     def __init__(
         self,
         cfg: Config,
@@ -69,50 +93,33 @@ class Daemon:
         self.state = StateMachine()
         self.metrics = TurnMetrics(self.bus)
         self.pipeline: Pipeline | None = None
-        # Settings a surface may change at run time (panikid.control).
-        self.volume = cfg.audio.volume
-        self.wake_sensitivity = "medium"
-        self.llm_backend = "auto"
+        self._settings = RuntimeSettings(volume=cfg.audio.volume)
+        """The runtime settings (panikid.control.settings) but mute, which the state machine knows."""
+        self.commands = CommandHandler(self)
+        """The one command handler: every surface hands its commands to it."""
+        self.follow_up = FollowUpPolicy(cfg.context.follow_up_seconds)
         self._stop = asyncio.Event()
         self._hold = asyncio.Event()
         self._hold.set()
-        # Turns that answered a question (for follow-up mode); a few at most are open at once.
-        self._asked: deque[int] = deque(maxlen=16)
         self.bus.listen(self._on_event)
 
     # ---------------------------------------------------------------- state
     def _on_event(self, e: Event) -> None:
-        if e.type == ev.STATE:
+        if isinstance(e.body, StateChanged):
             return
-        turn = e.data.get("turn", 0)
-        if e.type == ev.TRANSCRIPT and e.data.get("text"):
-            self._asked.append(turn)
-        elif e.type == ev.TURN_ABANDONED and turn in self._asked:
-            self._asked.remove(turn)
         new = self.state.on_event(e.type, e.data, e.t)
         if new is not None:
-            self.bus.publish(ev.STATE, state=new.value)
+            self.bus.publish(StateChanged(state=new.value))
             self._update_hold()
             if new is State.IDLE:
                 # A turn's buffers go back to the system, off the event loop.
                 with contextlib.suppress(RuntimeError):  # no loop (a unit test driving the bus): skip
                     asyncio.get_running_loop().run_in_executor(None, release_free_memory)
         # After the state machine saw the reply end, so the follow-up's "listening" is the last word.
-        if e.type == ev.AUDIO_STOPPED:
-            self._maybe_follow_up(e)
-
-    def _maybe_follow_up(self, e: Event) -> None:
-        """Follow-up mode: after answering a question, listen again without the wake word."""
-        turn = e.data.get("turn", 0)
-        asked = turn in self._asked
-        if asked:
-            self._asked.remove(turn)
-        seconds = self.cfg.context.follow_up_seconds
-        if (seconds <= 0 or not asked or e.data.get("interrupted") or self.state.muted
-                or self.pipeline is None or self.pipeline.ended.is_set()):
-            return
-        self.bus.publish("listen", follow_up=True, seconds=seconds)
-        self.pipeline.queue_frame(ListenFrame(no_speech_seconds=seconds, reason="follow_up"))
+        seconds = self.follow_up.on_event(e.type, e.data, muted=self.state.muted)
+        if seconds is not None and self.pipeline is not None and not self.pipeline.ended.is_set():
+            self.bus.publish(Listening(follow_up=True, seconds=seconds))
+            self.pipeline.queue_frame(ListenFrame(no_speech_seconds=seconds, reason="follow_up"))
 
     def _update_hold(self) -> None:
         # A fast-paced input file waits while a turn is processed or answered.
@@ -127,7 +134,7 @@ class Daemon:
             before = self.state.state
             if self.state.tick(self.bus.now()) is not None:
                 log.warning("state %s timed out, back to idle", before.value)
-                self.bus.publish(ev.STATE, state=State.IDLE.value, reason=f"{before.value} timed out")
+                self.bus.publish(StateChanged(state=State.IDLE.value, reason=f"{before.value} timed out"))
                 self._update_hold()
                 if self.pipeline is not None:
                     self.pipeline.queue_frame(InterruptionFrame(reason="timeout"))
@@ -152,7 +159,24 @@ class Daemon:
         if failed:
             log.error("--events: %d event(s) could not be written", failed)
 
-    # ---------------------------------------------------------------- control
+    # ---------------------------------------------------------------- control API (read)
+    @property
+    def running(self) -> bool:
+        return self.pipeline is not None
+
+    def current_state(self) -> str:
+        return self.state.state.value
+
+    def settings(self) -> RuntimeSettings:
+        return dataclasses.replace(self._settings, muted=self.state.muted)
+
+    def last_audio(self) -> float | None:
+        wake = self.wake
+        if wake is None or wake.audio_frames == 0:
+            return None
+        return float(wake.last_audio)
+
+    # ---------------------------------------------------------------- control API (act)
     # Every surface (MQTT, WebSocket, signals) acts on the assistant through
     # these methods; commands are validated before they get here.
     def _queue(self, frame: Frame) -> None:
@@ -160,14 +184,19 @@ class Daemon:
             raise RuntimeError("the assistant is not running yet")
         self.pipeline.queue_frame(frame)
 
+    def _update(self, settings: Mapping[str, Any]) -> None:
+        """Hand changed settings to the pipeline's processors (before it is built: it is built with them)."""
+        if self.pipeline is not None and settings:
+            self.pipeline.queue_frame(UpdateSettingsFrame(dict(settings)))
+
     def mute(self, muted: bool) -> None:
         self._queue(MuteFrame(muted))
-        self.bus.publish("mute" if muted else "unmute")
+        self.bus.publish(Muted() if muted else Unmuted())
 
     def listen(self) -> None:
         """Start a turn as if the wake word had been heard."""
         self._queue(InterruptionFrame(reason="listen"))
-        self.bus.publish("listen")
+        self.bus.publish(Listening())
         self._queue(ListenFrame())
 
     def stop_turn(self) -> None:
@@ -183,33 +212,34 @@ class Daemon:
     def ask(self, text: str) -> int:
         """Answer ``text`` aloud as if it had been spoken; returns the turn id."""
         turn = next_turn_id()
-        self.bus.publish(ev.TRANSCRIPT, turn=turn, text=text, source="command")
+        self.bus.publish(Transcript(turn=turn, text=text, source="command"))
         self._queue(TranscriptionFrame(turn, text))
         return turn
 
     def set_volume(self, volume: float) -> None:
-        """Playback volume, 0 to 1: applied by an output transport with a ``volume`` attribute."""
-        self.volume = volume
-        out = self.pipeline.processors[-1] if self.pipeline else None
-        if out is not None and hasattr(out, "volume"):
-            out.volume = volume
-        self.bus.publish("volume", volume=round(volume * 100, 1))
+        """Playback volume, 0 to 1: the output transport applies ``audio.volume``."""
+        self._update({"audio.volume": volume})
+        self._volume_changed(volume)
 
-    def set_wake_sensitivity(self, level: str, threshold: float) -> None:
+    def _volume_changed(self, volume: float) -> None:
+        self._settings = dataclasses.replace(self._settings, volume=volume)
+        self.bus.publish(VolumeChanged(volume=round(volume * 100, 1)))
+
+    def set_wake_sensitivity(self, level: str) -> None:
+        """The wake word processor moves its threshold around the configured one."""
         wake = self.wake
         if wake is None:
             raise RuntimeError("the assistant is not running yet")
-        wake.detector.threshold = threshold
-        self.wake_sensitivity = level
-        self.bus.publish("wake_sensitivity", level=level, threshold=threshold)
+        self._queue(UpdateSettingsFrame({"wake.sensitivity": level}))
+        self._settings = dataclasses.replace(self._settings, wake_sensitivity=level)
+        threshold = wake.threshold  # applied as the frame was queued: system frames do not wait
+        self.bus.publish(WakeSensitivityChanged(level=level, threshold=threshold))
 
     def set_llm_backend(self, backend: str) -> None:
         """auto, local or cloud: which brain the router uses from the next turn on."""
-        self.llm_backend = backend
-        assistant = self.assistant
-        if assistant is not None:
-            assistant.backend_choice = backend
-        self.bus.publish("llm_backend", backend=backend)
+        self._update({"llm.backend": backend})
+        self._settings = dataclasses.replace(self._settings, llm_backend=backend)
+        self.bus.publish(LlmBackendChanged(backend=backend))
 
     def _processor(self, cls: type[P]) -> P | None:
         """The pipeline's processor of type ``cls`` (None before the pipeline is built)."""
@@ -221,9 +251,13 @@ class Daemon:
     def assistant(self) -> AssistantProcessor | None:
         return self._processor(AssistantProcessor)
 
+    @property
+    def wake(self) -> WakeWordProcessor | None:
+        return self._processor(WakeWordProcessor)
+
     def _on_intent_action(self, action: Action) -> None:
         """Device actions of instant intents go through the same control methods as commands."""
-        current = self.volume
+        current = self._settings.volume
         if action.name == "volume_up":
             self.set_volume(min(1.0, round(current + 0.1, 2)))
         elif action.name == "volume_down":
@@ -237,54 +271,34 @@ class Daemon:
 
     def reload(self) -> bool:
         """SIGHUP: re-read the configuration file. An invalid one is refused (the old one
-        keeps running); a valid one is applied where it can be live, and the log says
-        which changed keys need a restart. Surfaces (the MQTT session) are untouched."""
+        keeps running); a valid one is planned (which changed keys apply live, which need a
+        restart: panikid.service.reload) and the live ones go to the pipeline as one frame.
+        Surfaces (the MQTT session) are untouched."""
         from .. import config as config_mod
-        from ..service.reload import plan
 
         path = None if self.cfg.source == "built-in defaults" else self.cfg.source
         try:
             new = config_mod.load(path)
         except config_mod.ConfigError as exc:
             log.error("reload refused, the running configuration stays in effect: %s", exc)
-            self.bus.publish(ev.ERROR, where="config", message=f"reload refused: {exc}")
+            self.bus.publish(Error(where="config", message=f"reload refused: {exc}"))
             return False
-        self.cfg, applied, restart = plan(self.cfg, new)
-        self._apply_live_config()
+        self.cfg, applied, restart = plan(self.cfg, new, LIVE_KEYS)
+        if "general.log_level" in applied:
+            logging.getLogger().setLevel(str(applied["general.log_level"]).upper())
+        self._update({k: v for k, v in applied.items() if k not in OWN_KEYS})
+        if "audio.volume" in applied:
+            self._volume_changed(float(applied["audio.volume"]))
         log.info("configuration reloaded from %s: applied %s%s", self.cfg.source,
                  ", ".join(applied) or "nothing (no live key changed)",
                  f"; these keys need a restart to take effect: {', '.join(restart)}" if restart else "")
         wake = self.wake
-        self.bus.publish("config_reloaded", source=self.cfg.source, applied=applied, restart_needed=restart,
-                         wake_threshold=wake.detector.threshold if wake else None)
+        self.bus.publish(ConfigReloaded(source=self.cfg.source, applied=applied, restart_needed=restart,
+                                        wake_threshold=wake.detector.threshold if wake else None))
         return True
-
-    def _apply_live_config(self) -> None:
-        logging.getLogger().setLevel(self.cfg.general.log_level.upper())
-        if self.pipeline is None:
-            return  # still loading: the pipeline is built from self.cfg
-        for p in self.pipeline.processors:
-            if isinstance(p, WakeWordProcessor):
-                t = self.cfg.wake.threshold
-                p.detector.threshold = t if t > 0 else min(e.default_threshold for e in p.engines)
-                p.detector.cooldown_seconds = self.cfg.wake.cooldown_seconds
-            elif isinstance(p, TurnDetector):
-                fresh = segmenter_for(self.cfg, p.turn_model is not None)
-                p.segmenter.speech_seconds, p.segmenter.silence_seconds = fresh.speech_seconds, fresh.silence_seconds
-                p.segmenter.max_seconds, p.segmenter.no_speech_seconds = fresh.max_seconds, fresh.no_speech_seconds
-                p.pre_roll = self.cfg.vad.pre_roll_seconds
-                p.model_pause, p.model_threshold = self.cfg.turn.pause_seconds, self.cfg.turn.threshold
-            elif isinstance(p, AssistantProcessor):
-                p.prompt = self.cfg.llm.system_prompt
-        if self.cfg.audio.volume != self.volume:
-            self.set_volume(self.cfg.audio.volume)
 
     def request_stop(self) -> None:
         self._stop.set()
-
-    @property
-    def wake(self) -> WakeWordProcessor | None:
-        return self._processor(WakeWordProcessor)
 
     # ---------------------------------------------------------------- run
     async def _start_surfaces(self) -> None:
@@ -294,7 +308,7 @@ class Daemon:
                     await surface.start(self)
             except Exception as exc:  # a surface never takes the voice loop down
                 log.exception("%s did not start", type(surface).__name__)
-                self.bus.publish(ev.ERROR, where=type(surface).__name__, message=str(exc))
+                self.bus.publish(Error(where=type(surface).__name__, message=str(exc)))
 
     async def _stop_surfaces(self) -> None:
         for surface in reversed(self.surfaces):
@@ -317,28 +331,31 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, self.reload)
         ticker = asyncio.create_task(self._tick_state())
         runner: PipelineRunner | None = None
+        stall = StallHook.from_env()  # tests only: the watchdog must see a hung model call
         try:
             await self._start_surfaces()
             if self.components is None:
                 self.components = await asyncio.to_thread(load_all, self.cfg)
             comps: Components = self.components
             tin, tout = make_transports(self.cfg, self.opts, comps.tts.sample_rate, self._hold)
-            self.pipeline = build_pipeline(self.cfg, comps, tin, tout)
-            assistant = self.assistant
-            if assistant is not None:
-                assistant.on_action = self._on_intent_action
-                # User actions ("turn on the lights") publish through the first surface that can.
-                assistant.action_sink = next(
-                    (sf for sf in self.surfaces if callable(getattr(sf, "publish", None))), None
-                )  # type: ignore[assignment]
-            tout.volume = self.volume  # type: ignore[attr-defined]
+            # User actions ("turn on the lights") publish through the first surface that can.
+            sink = next((cast(ActionSink, sf) for sf in self.surfaces if callable(getattr(sf, "publish", None))),
+                        None)
+            self.pipeline = build_pipeline(self.cfg, comps, tin, tout, on_action=self._on_intent_action,
+                                           action_sink=sink, stall=stall)
+            # Settings changed while the models loaded (volume, LLM backend) apply from the start.
+            s = self._settings
+            self._update({"audio.volume": s.volume, "wake.sensitivity": s.wake_sensitivity,
+                          "llm.backend": s.llm_backend})
             runner = PipelineRunner(self.pipeline, self.bus)
             await runner.start()
             await self._wait_for_audio()
-            self.bus.publish(ev.READY, input=self.opts.input_wav or "microphone",
-                             output=self.opts.output_wav or ("none" if self.opts.input_wav else "speaker"),
-                             load_seconds=comps.load_seconds)
-            self.bus.publish(ev.STATE, state=self.state.state.value)
+            self.bus.publish(Ready(input=self.opts.input_wav or "microphone",
+                                   output=self.opts.output_wav or ("none" if self.opts.input_wav else "speaker"),
+                                   load_seconds=comps.load_seconds))
+            if stall is not None:
+                stall.arm()
+            self.bus.publish(StateChanged(state=self.state.state.value))
             ended = asyncio.create_task(self.pipeline.ended.wait())
             stopping = asyncio.create_task(self._stop.wait())
             await asyncio.wait({ended, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -349,11 +366,13 @@ class Daemon:
             elif not self.opts.input_wav:
                 # A microphone never ends by itself: exit non-zero so a service manager restarts us.
                 log.error("the audio input stopped delivering audio; exiting")
-                self.bus.publish(ev.ERROR, where="input", message="the audio input stopped", fatal=True)
+                self.bus.publish(Error(where="input", message="the audio input stopped", fatal=True))
                 return 1
             return 0
         finally:
             ticker.cancel()
+            if stall is not None:
+                stall.release.set()
             if runner is not None:
                 await runner.cancel(timeout=STOP_DEADLINE / 3)
             await self._stop_surfaces()

@@ -1,13 +1,14 @@
 """The surfaces a configuration asks for (MQTT, WebSocket/HTTP, systemd notify).
 
-Each surface subscribes to the daemon's event bus and acts through its control
-methods; none of them can stall the voice loop.
+Each surface subscribes to the daemon's event bus and acts through the control
+API (panikid.control.api), its commands through the daemon's one command
+handler; none of them can stall the voice loop.
 """
 
 from __future__ import annotations
 
 from ..config import Config
-from .daemon import Surface
+from ..control.api import Surface
 
 
 def build_surfaces(cfg: Config) -> list[Surface]:

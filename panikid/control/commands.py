@@ -8,8 +8,10 @@ Two wire forms reach it:
   e.g. ``volume`` + ``"40"``, ``mute`` + ``"ON"``, ``say`` + ``"hello"``.
 
 Both end in a :mod:`~panikid.control.schema` command or a CommandError. The
-:class:`CommandHandler` runs a command against the daemon; every failure
-becomes one ``error`` event (where="commands") and changes nothing else.
+:class:`CommandHandler` runs a command against the control API
+(:class:`~panikid.control.api.ControlApi`); every failure becomes one ``error``
+event (where="commands") and changes nothing else. The daemon creates one
+handler, and every surface uses that one.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .. import events as ev
+from ..events.schema import Error
 from .schema import (
     COMMANDS,
     MAX_PAYLOAD_BYTES,
@@ -34,11 +36,10 @@ from .schema import (
     from_dict,
     load_json,
     parse_number,
-    sensitivity_threshold,
 )
 
 if TYPE_CHECKING:
-    from ..app.daemon import Daemon
+    from .api import ControlApi
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +96,16 @@ def parse_short(name: str, payload: bytes | str) -> Command:
 
 
 class CommandHandler:
-    """Runs validated commands against the daemon; reports every failure as an event."""
+    """Runs validated commands against the control API; reports every failure as an event."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, control: ControlApi) -> None:
+        self.control = control
         self.rejected = 0
-        self._wake_base: float | None = None
 
     def error(self, message: str, source: str) -> dict[str, Any]:
         self.rejected += 1
         log.warning("command from %s rejected: %s", source, message)
-        self.daemon.bus.publish(ev.ERROR, where="commands", message=message, source=source)
+        self.control.bus.publish(Error(where="commands", message=message, source=source))
         return {"ok": False, "error": message}
 
     def handle_short(self, name: str, payload: bytes | str, source: str) -> dict[str, Any]:
@@ -131,14 +131,14 @@ class CommandHandler:
         return self.run(cmd, source)
 
     def run(self, cmd: Command, source: str) -> dict[str, Any]:
-        """Dispatch to the daemon's control methods: {"ok": True, ...} or {"ok": False, "error": ...}.
+        """Dispatch to the control API: {"ok": True, ...} or {"ok": False, "error": ...}.
 
         A command either takes effect or is refused, never half of each: whatever can
         fail is checked before the first effect (an ``ask`` publishes its transcript
         before it is queued, a ``say`` with a volume changes the volume)."""
-        d = self.daemon
+        d = self.control
         try:
-            if not isinstance(cmd, NEEDS_NO_PIPELINE) and d.pipeline is None:
+            if not isinstance(cmd, NEEDS_NO_PIPELINE) and not d.running:
                 raise RuntimeError("the assistant is not running yet")
             result: dict[str, Any] = {"ok": True, "command": cmd.name}
             if isinstance(cmd, Mute):
@@ -156,12 +156,8 @@ class CommandHandler:
             elif isinstance(cmd, SetVolume):
                 d.set_volume(cmd.volume / 100)
             elif isinstance(cmd, SetWakeSensitivity):
-                wake = d.wake
-                if wake is None:
-                    raise RuntimeError("the assistant is not running yet")
-                if self._wake_base is None:
-                    self._wake_base = wake.detector.threshold
-                d.set_wake_sensitivity(cmd.level, sensitivity_threshold(cmd.level, self._wake_base))
+                # The wake word processor moves its threshold around the configured one.
+                d.set_wake_sensitivity(cmd.level)
             else:
                 d.set_llm_backend(cmd.backend)
         except Exception as exc:  # a command never takes the daemon down

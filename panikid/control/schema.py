@@ -296,13 +296,3 @@ def from_dict(data: Any) -> Command:
         raise CommandError(f"unknown command {name[:40]!r}, known: {', '.join(COMMANDS)}")
     result: Command = cls.from_dict(data)
     return result
-
-
-def sensitivity_threshold(level: str, base: float) -> float:
-    """The wake threshold for a sensitivity level, around the configured ``base``.
-
-    ``medium`` keeps the base; ``high`` (wakes more easily) lowers it by 0.15;
-    ``low`` raises it by 0.1. Always within 0.05 .. 0.99.
-    """
-    offset = {"low": 0.1, "medium": 0.0, "high": -0.15}[_choice(level, "wake_sensitivity", SENSITIVITIES)]
-    return round(min(0.99, max(0.05, base + offset)), 3)

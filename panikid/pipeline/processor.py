@@ -10,6 +10,10 @@ generation) and travels on downstream in the same call.
 Blocking work (model inference) must not run on the event loop: use
 ``run_blocking``, which runs the whole call in this processor's own worker
 thread (one thread per processor keeps non-thread-safe models safe).
+
+Settings change through the pipeline too: a processor lists the keys it applies
+in ``settings_keys`` and gets them, and only them, in ``apply_settings`` when an
+``UpdateSettingsFrame`` passes (nothing outside a processor writes its attributes).
 """
 
 from __future__ import annotations
@@ -18,18 +22,30 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
-from .. import events as ev
 from ..events import EventBus
-from .frames import CancelFrame, DataFrame, EndFrame, ErrorFrame, Frame, InterruptionFrame, SystemFrame
+from ..events.schema import Error
+from .frames import (
+    CancelFrame,
+    DataFrame,
+    EndFrame,
+    ErrorFrame,
+    Frame,
+    InterruptionFrame,
+    SystemFrame,
+    UpdateSettingsFrame,
+)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
 class FrameProcessor:
+    settings_keys: ClassVar[frozenset[str]] = frozenset()
+    """The settings (``section.key``) this processor applies from an ``UpdateSettingsFrame``."""
+
     def __init__(self, name: str | None = None) -> None:
         self.name = name or type(self).__name__
         self._next: FrameProcessor | None = None
@@ -68,6 +84,9 @@ class FrameProcessor:
     def on_interrupted(self) -> None:
         """Called after an interruption dropped queued frames and in-flight work."""
 
+    def apply_settings(self, settings: Mapping[str, Any]) -> None:
+        """Apply changed settings (synchronously): only keys of ``settings_keys``, already validated."""
+
     async def push_frame(self, frame: Frame) -> None:
         self.deliver(frame)
 
@@ -89,7 +108,7 @@ class FrameProcessor:
 
     def report_error(self, message: str, turn: int = 0) -> None:
         log.error("%s: %s", self.name, message)
-        self.events.publish(ev.ERROR, where=self.name, message=message, turn=turn)
+        self.events.publish(Error(where=self.name, message=message, turn=turn))
 
     # ----------------------------------------------------------- queueing
     def queued(self) -> int:
@@ -110,10 +129,22 @@ class FrameProcessor:
             self._drop_queued()
             if self._inflight is not None and not self._inflight.done():
                 self._inflight.cancel()
+        if isinstance(frame, UpdateSettingsFrame):
+            self._apply(frame)
         self.on_system_frame(frame)
         if isinstance(frame, InterruptionFrame):
             self.on_interrupted()
         self.deliver(frame)
+
+    def _apply(self, frame: UpdateSettingsFrame) -> None:
+        mine = {k: v for k, v in frame.settings.items() if k in self.settings_keys}
+        if not mine:
+            return
+        try:
+            self.apply_settings(mine)
+        except Exception as exc:  # a setting that cannot apply never stops the frame (or the caller)
+            log.exception("%s: cannot apply %s", self.name, ", ".join(mine))
+            self.report_error(f"cannot apply {', '.join(mine)}: {type(exc).__name__}: {exc}")
 
     def _drop_queued(self) -> None:
         """Drop queued data frames; non-interruptible ones (start, end, input) survive."""

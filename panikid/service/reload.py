@@ -1,26 +1,19 @@
 """SIGHUP reload, the pure part: which changed keys apply live and which need a restart.
 
-The daemon re-reads its configuration file on SIGHUP. Keys in ``LIVE_KEYS`` are
-applied to the running pipeline; any other changed key is reported as needing a
-restart (``systemctl restart panikid``), and the running value stays in effect.
+The daemon re-reads its configuration file on SIGHUP. The live keys (what each
+processor declares it applies, its ``settings_keys``, gathered by the daemon)
+go to the running pipeline as one ``UpdateSettingsFrame``; any other changed key
+is reported as needing a restart (``systemctl restart panikid``), and the
+running value stays in effect.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from .. import config as config_mod
 from ..config import Config
-
-LIVE_KEYS = frozenset({
-    "general.log_level",
-    "audio.volume",
-    "wake.threshold", "wake.cooldown_seconds",
-    "vad.speech_seconds", "vad.silence_seconds", "vad.max_seconds", "vad.no_speech_seconds",
-    "vad.pre_roll_seconds",
-    "turn.pause_seconds", "turn.threshold", "turn.max_pause_seconds",
-    "llm.system_prompt",
-})
 
 
 def changed_keys(old: Config, new: Config) -> dict[str, Any]:
@@ -31,11 +24,11 @@ def changed_keys(old: Config, new: Config) -> dict[str, Any]:
             if a.get(section, {}).get(key) != value}
 
 
-def plan(old: Config, new: Config) -> tuple[Config, dict[str, Any], list[str]]:
+def plan(old: Config, new: Config, live_keys: Collection[str]) -> tuple[Config, dict[str, Any], list[str]]:
     """(the configuration in effect after the reload, keys applied live, keys that need a restart)."""
     changed = changed_keys(old, new)
-    live = {k: v for k, v in changed.items() if k in LIVE_KEYS}
-    restart = sorted(k for k in changed if k not in LIVE_KEYS)
+    live = {k: v for k, v in changed.items() if k in live_keys}
+    restart = sorted(k for k in changed if k not in live_keys)
     sections: dict[str, dict[str, Any]] = {}
     for key, value in live.items():
         section, name = key.split(".", 1)

@@ -17,16 +17,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .. import events as ev
+from ..events import schema
+from ..events.schema import Error, Ready, StateChanged
 from .notify import Notifier, watchdog_seconds
-from .testhook import StallHook
 from .watchdog import WatchdogPolicy, decide, ping_interval
 
 if TYPE_CHECKING:
-    from ..app.daemon import Daemon
-    from ..events import Event
+    from ..events import Event, EventBus
 
 log = logging.getLogger(__name__)
 event_log = logging.getLogger("panikid.events")
@@ -40,24 +39,35 @@ STATUS_BY_STATE = {
 }
 
 
+class Watched(Protocol):
+    """What this surface reads of the control API (panikid.control.api.ControlApi, which the daemon
+    implements): the events, and the input's sign of life."""
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    def last_audio(self) -> float | None: ...
+
+
 def status_for(e: Event) -> str | None:
     """The STATUS= text an event calls for, or None."""
-    if e.type == ev.STATE:
-        state = str(e.data.get("state", ""))
-        return STATUS_BY_STATE.get(state, f"error: {e.data.get('reason', 'see the journal')}"
-                                   if state == "error" else state)
-    if e.type == ev.ERROR:
-        return f"error: {e.data.get('where', '?')}: {e.data.get('message', '')}"
+    match e.body:  # (the None checks are for events built by hand, which may lack a field)
+        case StateChanged(state=state, reason=reason):
+            state = "" if state is None else str(state)
+            why = "see the journal" if reason is None else reason
+            return STATUS_BY_STATE.get(state, f"error: {why}" if state == "error" else state)
+        case Error(where=where, message=message):
+            return f"error: {'?' if where is None else where}: {'' if message is None else message}"
     return None
 
 
 def log_fields(e: Event) -> dict[str, Any]:
-    """The journal fields of an event (TURN=, STATE=, BACKEND=)."""
+    """The journal fields of an event (TURN=, STATE=, BACKEND=), from its fields as written."""
     fields: dict[str, Any] = {"EVENT": e.type}
     if "turn" in e.data:
         fields["TURN"] = e.data["turn"]
-    if e.type == ev.STATE:
-        fields["STATE"] = e.data.get("state")
+    if isinstance(e.body, StateChanged):
+        fields["STATE"] = e.body.state
     if "backend" in e.data:
         fields["BACKEND"] = e.data["backend"]
     return fields
@@ -71,15 +81,14 @@ class SystemdSurface:
         self.policy = policy or WatchdogPolicy()
         self.ready = False
         self.pings = 0
-        self.daemon: Daemon | None = None
+        self.control: Watched | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._sub: Any = None
-        self._stall: StallHook | None = None
         self._last_verdict = ""
 
-    async def start(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self._sub = daemon.bus.subscribe(maxsize=1000)
+    async def start(self, control: Watched) -> None:
+        self.control = control
+        self._sub = control.bus.subscribe(maxsize=1000)
         self.notifier.notify(STATUS="loading models")
         self._tasks.append(asyncio.create_task(self._follow_events()))
         interval = watchdog_seconds(self.notifier.environ)
@@ -89,8 +98,6 @@ class SystemdSurface:
 
     async def stop(self) -> None:
         self.notifier.notify(STOPPING="1", STATUS="stopping")
-        if self._stall is not None:
-            self._stall.release.set()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -104,36 +111,25 @@ class SystemdSurface:
         assert self._sub is not None
         while (e := await self._sub.get()) is not None:
             self._log_event(e)
-            if e.type == ev.READY:
+            if isinstance(e.body, Ready):
                 self.ready = True
-                loaded = e.data.get("load_seconds")
+                loaded = e.body.load_seconds
                 took = f" (models loaded in {sum(loaded.values()):.1f} s)" if isinstance(loaded, dict) else ""
                 self.notifier.notify(READY="1", STATUS=f"ready, listening for the wake word{took}")
-                self._install_test_hook()
                 continue
             status = status_for(e)
-            if status is not None and (self.ready or e.type == ev.ERROR):
+            if status is not None and (self.ready or isinstance(e.body, Error)):
                 self.notifier.notify(STATUS=status)
 
     def _log_event(self, e: Event) -> None:
-        level = logging.DEBUG if e.type in (ev.TRANSCRIPT, ev.REPLY) else logging.INFO
-        if e.type == ev.ERROR:
-            level = logging.ERROR
+        definition = schema.definition(e.type)
+        level = definition.log_level if definition is not None else logging.INFO
         detail = " ".join(f"{k}={v}" for k, v in e.data.items() if k not in ("text",))
         event_log.log(level, "%s %s", e.type, detail, extra=log_fields(e))
 
-    def _install_test_hook(self) -> None:
-        hook = StallHook.from_env()
-        if hook is not None and self.daemon is not None and self.daemon.wake is not None:
-            hook.install(self.daemon.wake)
-            self._stall = hook
-
     # ------------------------------------------------------------------ watchdog
     def _last_audio(self) -> float | None:
-        wake = self.daemon.wake if self.daemon is not None else None
-        if wake is None or wake.audio_frames == 0:
-            return None
-        return float(wake.last_audio)
+        return self.control.last_audio() if self.control is not None else None
 
     async def _keep_alive(self, every: float) -> None:
         scheduled = time.monotonic()

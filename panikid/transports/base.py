@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
-from .. import events as ev
 from ..audio.chunker import Chunker
 from ..audio.convert import apply_volume
+from ..events.schema import AudioStarted, AudioStopped, CuePlayed, Interrupted
 from ..pipeline.frames import (
     SAMPLE_RATE,
     CancelFrame,
@@ -120,13 +121,18 @@ class InputTransport(FrameProcessor):
 class OutputTransport(FrameProcessor):
     """Base of speaker-like outputs. Subclasses implement write / drain / abort."""
 
+    settings_keys = frozenset({"audio.volume"})
+
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name)
         self.volume = 1.0
-        """Playback volume (0 to 1), applied to every reply; the daemon's volume control sets it."""
+        """Playback volume (0 to 1), applied to everything played from then on (``audio.volume``)."""
         self._heard: list[str] = []
         self.playing_turn: int | None = None
         self._interrupted_turns: set[int] = set()
+
+    def apply_settings(self, settings: Mapping[str, Any]) -> None:
+        self.volume = max(0.0, min(1.0, float(settings["audio.volume"])))
 
     # ----------------------------------------------------------- subclass API
     async def write(self, pcm: bytes, sample_rate: int) -> None:
@@ -145,7 +151,7 @@ class OutputTransport(FrameProcessor):
             await self._play(frame)
         elif isinstance(frame, CueFrame):
             # A cue is no reply: no audio_started / audio_stopped, and no turn is playing.
-            self.events.publish(ev.CUE, name=frame.name, seconds=round(len(frame.pcm) / 2 / frame.sample_rate, 3))
+            self.events.publish(CuePlayed(name=frame.name, seconds=round(len(frame.pcm) / 2 / frame.sample_rate, 3)))
             await self.write(apply_volume(frame.pcm, max(0.0, self.volume)), frame.sample_rate)
         elif isinstance(frame, TTSStoppedFrame):
             if frame.turn == self.playing_turn:
@@ -166,7 +172,7 @@ class OutputTransport(FrameProcessor):
                 self._finish(self.playing_turn, interrupted=False)
             self.playing_turn = frame.turn
             self._heard = []
-            self.events.publish(ev.AUDIO_STARTED, turn=frame.turn)
+            self.events.publish(AudioStarted(turn=frame.turn))
         if frame.pcm:
             await self.write(apply_volume(frame.pcm, max(0.0, self.volume)), frame.sample_rate)
             if frame.text:
@@ -176,9 +182,9 @@ class OutputTransport(FrameProcessor):
         self.playing_turn = None
         if interrupted:
             # What the user heard before cutting in: whole sentences whose audio was played.
-            self.events.publish(ev.AUDIO_STOPPED, turn=turn, interrupted=True, heard_text=" ".join(self._heard))
+            self.events.publish(AudioStopped(turn=turn, interrupted=True, heard_text=" ".join(self._heard)))
         else:
-            self.events.publish(ev.AUDIO_STOPPED, turn=turn, interrupted=False)
+            self.events.publish(AudioStopped(turn=turn, interrupted=False))
 
     def on_system_frame(self, frame: SystemFrame) -> None:
         if isinstance(frame, InterruptionFrame):
@@ -188,7 +194,7 @@ class OutputTransport(FrameProcessor):
                 self._interrupted_turns.add(turn)
                 if len(self._interrupted_turns) > 64:
                     self._interrupted_turns.discard(min(self._interrupted_turns))
-                self.events.publish(ev.INTERRUPTED, turn=turn)
+                self.events.publish(Interrupted(turn=turn))
                 self._finish(turn, interrupted=True)
         elif isinstance(frame, CancelFrame):
             self.abort()

@@ -20,11 +20,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ... import config as config_mod
 from ...config import Config
 from ...secrets import read_secret
+from .. import settings
 from .discovery import discovery_topic
 from .surface import PASSWORD_ENV
 from .topics import Topics
 
-SETTINGS = ("mute", "volume", "wake_sensitivity", "llm_backend")
+SETTINGS = tuple(s.name for s in settings.SETTINGS)
+"""The retained ``<name>/state`` topics of the runtime settings."""
 
 
 def retained_topics(cfg: Config) -> list[str]:

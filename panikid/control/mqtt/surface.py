@@ -5,7 +5,9 @@ every incoming message to asyncio with ``call_soon_threadsafe``. The voice loop
 never waits on MQTT: events reach this surface through a bounded subscription
 and ``publish`` only enqueues. paho reconnects by itself; before each attempt
 the delay is set from :func:`~panikid.control.mqtt_topics.backoff_delay`
-(capped, jittered). Topic layout and QoS: :mod:`panikid.control.mqtt_topics`.
+(capped, jittered). Topic layout and QoS: :mod:`panikid.control.mqtt.topics`;
+the retained settings come from the one table, :mod:`panikid.control.settings`.
+Commands go to the daemon's one command handler (the control API's ``commands``).
 """
 
 from __future__ import annotations
@@ -21,19 +23,19 @@ from typing import TYPE_CHECKING, Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ... import events as ev
 from ...config import Config
 from ...events import Event, dumps, encodable
+from ...events.schema import AudioStopped, Error, TurnAbandoned
 from ...secrets import read_secret
-from ..commands import CommandHandler
 from ..schema import CommandError
+from ..settings import SETTINGS
 from ..web.status import Status
 from . import hermes
 from .discovery import discovery_payload, discovery_topic
 from .topics import COMMAND_TOPICS, Message, Topics, backoff_delay, messages_for
 
 if TYPE_CHECKING:
-    from ...app.daemon import Daemon
+    from ..api import ControlApi
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +64,10 @@ class MqttSurface:
         self._pump: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ lifecycle
-    async def start(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    async def start(self, control: ControlApi) -> None:
+        self.control = control
         self.loop = asyncio.get_running_loop()
-        self.handler = CommandHandler(daemon)
+        self.handler = control.commands
         m = self.mcfg
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id or f"panikid-{self.device_id}",
                              protocol=mqtt.MQTTv311)
@@ -86,7 +88,7 @@ class MqttSurface:
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         self.client = client
-        sub = daemon.bus.subscribe(maxsize=1000)
+        sub = control.bus.subscribe(maxsize=1000)
         self._sub = sub
         self._pump = asyncio.create_task(self._publish_events())
         client.connect_async(m.host, m.port, keepalive=m.keepalive)
@@ -155,7 +157,7 @@ class MqttSurface:
             return  # once per distinct problem, not once per retry
         self._last_error = message
         log.error("MQTT: %s", message)
-        self.daemon.bus.publish(ev.ERROR, where="mqtt", message=message)
+        self.control.bus.publish(Error(where="mqtt", message=message))
 
     def _connected(self) -> None:
         self.connects += 1
@@ -169,7 +171,7 @@ class MqttSurface:
             self._dispatch(topic, payload, retained)
         except Exception as exc:  # a message never takes the surface down; it is reported
             log.exception("MQTT: failed on a message on %r", topic[:100])
-            self.daemon.bus.publish(ev.ERROR, where="mqtt", message=f"{topic[:100]}: {type(exc).__name__}")
+            self.control.bus.publish(Error(where="mqtt", message=f"{topic[:100]}: {type(exc).__name__}"))
 
     def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
         if self.mcfg.hermes and topic in hermes.SUBSCRIPTIONS:
@@ -211,8 +213,8 @@ class MqttSurface:
     def _hermes_events(self, e: Event) -> None:
         for topic, payload in hermes.outgoing(e, self.device_id):
             self._send(Message(topic, payload, False, "event"))
-        if e.type in (ev.AUDIO_STOPPED, ev.TURN_ABANDONED):
-            request = self._hermes_says.pop(int(e.data.get("turn", 0) or 0), None)
+        if isinstance(e.body, (AudioStopped, TurnAbandoned)):
+            request = self._hermes_says.pop(int(e.body.turn or 0), None)
             if request is not None:
                 self._send(Message(*hermes.say_finished(request, self.device_id), False, "event"))
 
@@ -244,15 +246,14 @@ class MqttSurface:
 
     def _publish_all(self) -> None:
         """Everything retained, as it is now (after every (re)connect)."""
-        t, d, s = self.topics, self.daemon, self.status
+        t, c, s = self.topics, self.control, self.status
         self._send(Message(t.availability, "online", True, "state"))
         self._publish_discovery()
-        self._send(Message(t.state, d.state.state.value, True, "state"))
+        self._send(Message(t.state, c.current_state(), True, "state"))
         self._send(Message(t.attributes, dumps(s.attributes()), True, "state"))
-        self._send(Message(t.setting("mute"), "ON" if d.state.muted else "OFF", True, "state"))
-        self._send(Message(t.setting("volume"), str(round(d.volume * 100)), True, "state"))
-        self._send(Message(t.setting("wake_sensitivity"), d.wake_sensitivity, True, "state"))
-        self._send(Message(t.setting("llm_backend"), d.llm_backend, True, "state"))
+        current = c.settings()
+        for setting in SETTINGS:
+            self._send(Message(t.setting(setting.name), setting.payload(setting.of_settings(current)), True, "state"))
 
     async def _publish_events(self) -> None:
         while (e := await self._sub.get()) is not None:

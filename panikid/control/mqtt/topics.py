@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ... import events as ev
-from ...events import Event, dumps
+from ...events import Event, dumps, schema
+from ..settings import changed_by
 
 COMMAND_TOPICS = {
     "mute/set": "mute",
@@ -42,12 +42,9 @@ COMMAND_TOPICS = {
 }
 """Command topic (under the device base) -> command name."""
 
-# Events that go to the ``event`` topic (everything else is state, or too chatty).
-EVENT_TYPES = [
-    ev.READY, ev.WAKE, ev.SPEECH_STARTED, ev.SPEECH_STOPPED, ev.TRANSCRIPT, ev.REPLY,
-    ev.AUDIO_STARTED, ev.AUDIO_STOPPED, ev.TURN, ev.ERROR, ev.INTERRUPTED, ev.NO_SPEECH,
-    ev.TURN_ABANDONED, ev.UNHANDLED, "mute", "unmute", "listen", "volume", "wake_sensitivity", "llm_backend",
-]
+EVENT_TYPES = [name for name, definition in schema.EVENTS.items() if definition.mqtt_event]
+"""Events that go to the ``event`` topic (the rest is state, or too chatty): a property of each
+event's definition (``mqtt_event``)."""
 
 
 @dataclass(frozen=True)
@@ -82,27 +79,20 @@ class Topics:
 def messages_for(e: Event, topics: Topics, attributes: dict[str, Any]) -> list[Message]:
     """What one bus event publishes (``attributes``: the status after the event)."""
     out: list[Message] = []
-    if e.type == ev.STATE:
-        out.append(Message(topics.state, str(e.data.get("state")), True, "state"))
+    if isinstance(e.body, schema.StateChanged):
+        out.append(Message(topics.state, str(e.body.state), True, "state"))
         return out
-    if e.type in (ev.TRANSCRIPT, ev.REPLY, ev.TURN):
+    definition = schema.definition(e.type)
+    if definition is not None and definition.mqtt_attributes:
         out.append(Message(topics.attributes, dumps(attributes), True, "state"))
-    if e.type in ("mute", "unmute"):
-        out.append(Message(topics.setting("mute"), "ON" if e.type == "mute" else "OFF", True, "state"))
-    elif e.type == "volume":
-        out.append(Message(topics.setting("volume"), _num(e.data.get("volume")), True, "state"))
-    elif e.type == "wake_sensitivity":
-        out.append(Message(topics.setting("wake_sensitivity"), str(e.data.get("level")), True, "state"))
-    elif e.type == "llm_backend":
-        out.append(Message(topics.setting("llm_backend"), str(e.data.get("backend")), True, "state"))
-    if e.type in EVENT_TYPES:
+    change = changed_by(e)
+    if change is not None:
+        setting, value = change
+        out.append(Message(topics.setting(setting.name), setting.payload(value), True, "state"))
+    if definition is not None and definition.mqtt_event:
         body = {"event_type": e.type, **e.to_dict()}
         out.append(Message(topics.event, dumps(body), False, "event"))
     return out
-
-
-def _num(v: Any) -> str:
-    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
 
 def backoff_delay(attempt: int, cap: float, base: float = 0.5, rand: Callable[[], float] = random.random) -> float:

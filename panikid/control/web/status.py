@@ -1,7 +1,9 @@
 """What the surfaces show: a snapshot and Prometheus counters, kept from the event bus.
 
 :class:`Status` is pure: feed it events (``on_event``), read ``snapshot()`` and
-``prometheus()``. It never blocks and never grows without bound.
+``prometheus()``. It never blocks and never grows without bound. The runtime
+settings (mute, volume, sensitivity, backend) are not kept here: surfaces read
+them from the control API, through the table in :mod:`panikid.control.settings`.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from collections import Counter, deque
 from typing import Any
 
-from ... import events as ev
 from ...events import Event
+from ...events.schema import Error, Interrupted, Reply, StateChanged, Transcript, TurnSummary, Wake
 
 LATENCY_BUCKETS_MS = (250, 500, 1000, 1500, 2000, 3000, 5000, 10000)
 RECENT_TURNS = 10
@@ -20,13 +22,9 @@ class Status:
     def __init__(self, started: float = 0.0) -> None:
         self.started = started
         self.state = "idle"
-        self.muted = False
         self.last_transcript = ""
         self.last_reply = ""
         self.backend = ""
-        self.volume: float | None = None
-        self.wake_sensitivity = "medium"
-        self.llm_backend = "auto"
         self.turns: deque[dict[str, Any]] = deque(maxlen=RECENT_TURNS)
         self.counts: Counter[str] = Counter()
         self.backend_use: Counter[str] = Counter()
@@ -39,32 +37,24 @@ class Status:
     def on_event(self, e: Event) -> None:
         self.last_t = e.t
         self.counts[e.type] += 1
-        d = e.data
-        if e.type == ev.STATE:
-            self.state = str(d.get("state", self.state))
-        elif e.type in ("mute", "unmute"):
-            self.muted = e.type == "mute"
-        elif e.type == ev.TRANSCRIPT:
-            self.last_transcript = str(d.get("text", ""))
-        elif e.type == ev.REPLY:
-            self.last_reply = str(d.get("text", ""))
-            self.backend = str(d.get("backend", ""))
-        elif e.type == ev.ERROR:
-            self.errors[str(d.get("where", "unknown"))] += 1
-        elif e.type == "volume":
-            self.volume = d.get("volume")
-        elif e.type == "wake_sensitivity":
-            self.wake_sensitivity = str(d.get("level"))
-        elif e.type == "llm_backend":
-            self.llm_backend = str(d.get("backend"))
-        elif e.type == ev.TURN:
-            self._on_turn(d)
+        match e.body:  # (the None checks are for events built by hand, which may lack a field)
+            case StateChanged(state=state) if state is not None:
+                self.state = str(state)
+            case Transcript(text=text):
+                self.last_transcript = "" if text is None else str(text)
+            case Reply(text=text, backend=backend):
+                self.last_reply = "" if text is None else str(text)
+                self.backend = "" if backend is None else str(backend)
+            case Error(where=where):
+                self.errors["unknown" if where is None else str(where)] += 1
+            case TurnSummary() as turn:
+                self._on_turn(turn, e.data)
 
-    def _on_turn(self, d: dict[str, Any]) -> None:
-        self.turns.append({k: v for k, v in d.items() if k not in ("type", "t")})
-        if d.get("backend"):
-            self.backend_use[str(d["backend"])] += 1
-        ms = d.get("eos_to_first_audio_ms")
+    def _on_turn(self, turn: TurnSummary, fields: dict[str, Any]) -> None:
+        self.turns.append({k: v for k, v in fields.items() if k not in ("type", "t")})  # as the event wrote it
+        if turn.backend:
+            self.backend_use[str(turn.backend)] += 1
+        ms = turn.eos_to_first_audio_ms
         if isinstance(ms, (int, float)):
             self.latency_sum += ms
             self.latency_count += 1
@@ -81,15 +71,14 @@ class Status:
             "last_turn_latency_ms": last.get("eos_to_first_audio_ms"),
         }
 
-    def snapshot(self, now: float) -> dict[str, Any]:
+    def snapshot(self, now: float, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        """What a new WebSocket client is sent first; ``settings``: the runtime settings as shown
+        (:func:`panikid.control.settings.snapshot`)."""
         return {
             "state": self.state,
-            "muted": self.muted,
             "uptime": round(now - self.started, 1),
             **self.attributes(),
-            "volume": self.volume,
-            "wake_sensitivity": self.wake_sensitivity,
-            "llm_backend": self.llm_backend,
+            **(settings or {}),
             "turns": list(self.turns),
         }
 
@@ -99,11 +88,11 @@ class Status:
             "# HELP panikid_uptime_seconds Seconds since start.", "# TYPE panikid_uptime_seconds gauge",
             f"panikid_uptime_seconds {now - self.started:.1f}",
             "# HELP panikid_wake_total Wake words heard.", "# TYPE panikid_wake_total counter",
-            f"panikid_wake_total {self.counts[ev.WAKE]}",
+            f"panikid_wake_total {self.counts[Wake.type]}",
             "# HELP panikid_turns_total Completed turns.", "# TYPE panikid_turns_total counter",
-            f"panikid_turns_total {self.counts[ev.TURN]}",
+            f"panikid_turns_total {self.counts[TurnSummary.type]}",
             "# HELP panikid_interruptions_total Replies cut short.", "# TYPE panikid_interruptions_total counter",
-            f"panikid_interruptions_total {self.counts[ev.INTERRUPTED]}",
+            f"panikid_interruptions_total {self.counts[Interrupted.type]}",
             "# HELP panikid_errors_total Errors, by where they happened.", "# TYPE panikid_errors_total counter",
         ]
         lines += [f'panikid_errors_total{{where="{_label(w)}"}} {n}' for w, n in sorted(self.errors.items())]

@@ -33,14 +33,16 @@ from aiohttp import WSMsgType, web
 from ... import events as ev
 from ...config import Config
 from ...events import Event, dumps
+from ...events.schema import Error
 from ...secrets import read_secret
-from ..commands import CommandHandler, decode
+from .. import settings
+from ..commands import decode
 from ..schema import CommandError, load_json, request_id
 from .status import Status
 from .ws_frames import CheckedWebSocketResponse
 
 if TYPE_CHECKING:
-    from ...app.daemon import Daemon
+    from ..api import ControlApi
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +121,17 @@ class WebSurface:
         self.runner: web.AppRunner | None = None
         self.port = 0
 
-    async def start(self, daemon: Daemon) -> None:
+    async def start(self, control: ControlApi) -> None:
         w = self.wcfg
         self.token = read_secret(TOKEN_ENV, w.token_file, self.environ, "web.token_file", credential="web_token")
         if not is_loopback(w.host) and not self.token:
             raise WebConfigError(
                 f"web.host is {w.host!r} (beyond loopback) but no token is set: set {TOKEN_ENV} or "
                 "web.token_file, or listen on 127.0.0.1")
-        self.daemon = daemon
-        self.handler = CommandHandler(daemon)
-        self.status = Status(started=daemon.bus.now())
-        daemon.bus.listen(self._on_event)
+        self.control = control
+        self.handler = control.commands
+        self.status = Status(started=control.bus.now())
+        control.bus.listen(self._on_event)
         app = web.Application(client_max_size=w.max_message_bytes, middlewares=[self._check_host])
         app.router.add_get("/", self._page)
         app.router.add_get("/healthz", self._healthz)
@@ -145,7 +147,7 @@ class WebSurface:
             self.runner = None
             message = f"cannot listen on {w.host}:{w.port} ({exc.strerror}); set web.port or web.enabled = false"
             log.error("web: %s", message)
-            daemon.bus.publish(ev.ERROR, where="web", message=message)
+            control.bus.publish(Error(where="web", message=message))
             return
         server = site._server
         sockets = getattr(server, "sockets", None) or []
@@ -219,14 +221,14 @@ class WebSurface:
         return web.Response(text=html, content_type="text/html")
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        now = self.daemon.bus.now()
-        state = self.daemon.state.state.value
+        now = self.control.bus.now()
+        state = self.control.current_state()
         return web.json_response({"ok": state != "error", "state": state,
                                   "uptime": round(now - self.status.started, 1)})
 
     async def _metrics(self, request: web.Request) -> web.Response:
         self._guard(request)
-        text = self.status.prometheus(self.daemon.bus.now(), dropped=self.dropped_clients,
+        text = self.status.prometheus(self.control.bus.now(), dropped=self.dropped_clients,
                                       escaped=ev.unencodable.count)
         return web.Response(text=text, content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
@@ -242,8 +244,9 @@ class WebSurface:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
             request.transport.set_write_buffer_limits(high=SEND_BUFFER_BYTES)  # type: ignore[union-attr]
         client = _Client(request, ws, self.wcfg.client_queue)
-        snapshot = {"type": "snapshot", **self.status.snapshot(self.daemon.bus.now())}
-        snapshot["state"] = self.daemon.state.state.value
+        shown = settings.snapshot(self.control.settings())
+        snapshot = {"type": "snapshot", **self.status.snapshot(self.control.bus.now(), shown)}
+        snapshot["state"] = self.control.current_state()
         client.offer(dumps(snapshot))
         self.clients.add(client)
         sender = asyncio.create_task(self._send_loop(client))

@@ -22,8 +22,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ... import events as ev
 from ...audio.chunker import Chunker
+from ...events.schema import NoSpeech, SpeechStarted, SpeechStopped, TurnAbandoned
 from ...pipeline.frames import (
     SAMPLE_RATE,
     DataFrame,
@@ -142,7 +142,7 @@ class TurnDetector(FrameProcessor):
             if frame.muted and self.active:
                 turn = self._turn
                 self._end_turn()
-                self.events.publish(ev.TURN_ABANDONED, turn=turn, reason="muted")
+                self.events.publish(TurnAbandoned(turn=turn, reason="muted"))
                 self.deliver(TurnAbandonedFrame(turn, "muted"))
 
     # ------------------------------------------------------------ frames
@@ -307,28 +307,29 @@ class TurnDetector(FrameProcessor):
         turn = self._turn
         if seg is Segment.SPEECH_STARTED:
             assert self.segmenter.speech_start is not None
-            self.events.publish(ev.SPEECH_STARTED, turn=turn,
-                                stream_t=round(self._stream_t(self.segmenter.speech_start), 3))
+            self.events.publish(SpeechStarted(turn=turn,
+                                              stream_t=round(self._stream_t(self.segmenter.speech_start), 3)))
             await self.push_frame(UserStartedSpeakingFrame(turn, self.events.now()))
         elif seg in (Segment.SPEECH_ENDED, Segment.MAX_LENGTH):
             await self._complete(reason=seg.value)
         elif seg is Segment.NO_SPEECH:
             await self._abandon_without_speech("no speech after the wake word")
 
-    async def _complete(self, reason: str, **extra: object) -> None:
+    async def _complete(self, reason: str, turn_model_probability: float | None = None) -> None:
         turn = self._turn
         seg = self.segmenter
         assert seg.speech_end is not None and seg.speech_start is not None
         pcm = self._utterance_pcm()
         speech_end = self._stream_t(seg.speech_end)
         clock_t = self._clock_t(speech_end)
-        self.events.publish(
-            ev.SPEECH_STOPPED, turn=turn, reason=reason,
+        self.events.publish(SpeechStopped(
+            turn=turn, reason=reason,
             speech_seconds=round(seg.speech_end - seg.speech_start, 2),
             voiced_seconds=round(seg.voiced_seconds, 2),
             stream_t=round(speech_end, 3),
-            speech_end_t=round(clock_t, 3) if clock_t is not None else None, **extra,
-        )
+            speech_end_t=round(clock_t, 3) if clock_t is not None else None,
+            turn_model_probability=turn_model_probability,
+        ))
         self._end_turn()
         await self.push_frame(UserStoppedSpeakingFrame(turn, self.events.now()))
         await self.push_frame(UtteranceFrame(turn, pcm, speech_seconds=round(seg.voiced_seconds, 2)))
@@ -336,8 +337,8 @@ class TurnDetector(FrameProcessor):
     async def _abandon_without_speech(self, detail: str) -> None:
         turn = self._turn
         self._end_turn()
-        self.events.publish(ev.NO_SPEECH, turn=turn)
-        self.events.publish(ev.TURN_ABANDONED, turn=turn, reason="no_speech", detail=detail)
+        self.events.publish(NoSpeech(turn=turn))
+        self.events.publish(TurnAbandoned(turn=turn, reason="no_speech", detail=detail))
         await self.push_frame(TurnAbandonedFrame(turn, "no_speech"))
 
     async def _finish_at_end_of_input(self) -> None:

@@ -1,4 +1,5 @@
-"""The wake word detector (pure): a threshold and a cooldown, one detection per utterance of the wake word."""
+"""The wake word detector (pure): a threshold and a cooldown, one detection per utterance of the wake word;
+and the sensitivity levels, which move the threshold around the configured one."""
 
 from __future__ import annotations
 
@@ -30,3 +31,20 @@ class WakeDetector:
 
     def reset(self) -> None:
         self._cooldown_until = float("-inf")
+
+
+SENSITIVITY_OFFSETS = {"low": 0.1, "medium": 0.0, "high": -0.15}
+"""How each sensitivity level moves the threshold: ``high`` wakes more easily."""
+
+
+def sensitivity_threshold(level: str, base: float) -> float:
+    """The wake threshold for a sensitivity level, around the configured ``base``.
+
+    ``medium`` keeps the base; ``high`` (wakes more easily) lowers it by 0.15;
+    ``low`` raises it by 0.1. A moved threshold is always within 0.05 .. 0.99.
+    """
+    if level not in SENSITIVITY_OFFSETS:
+        raise ValueError(f"unknown wake word sensitivity {level!r}, allowed: {', '.join(SENSITIVITY_OFFSETS)}")
+    if level == "medium":
+        return base
+    return round(min(0.99, max(0.05, base + SENSITIVITY_OFFSETS[level])), 3)

@@ -4,6 +4,10 @@ Engines cross the threshold a little *after* the wake phrase ended (the model
 averages its last few evaluations). The detection is placed at the first
 crossing, and the turn detector starts the user's utterance ``pre_roll_seconds``
 before it, so a command spoken straight after the wake word is kept whole.
+
+The threshold is the configured one (``wake.threshold``, or the models' own
+cutoff), moved by the sensitivity level; both change live through an
+``UpdateSettingsFrame``, and the threshold always follows from the two.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
+from typing import Any
 
-from ... import events as ev
+from ...events.schema import Wake
 from ...pipeline.frames import (
     SAMPLE_RATE,
     DataFrame,
@@ -23,7 +29,7 @@ from ...pipeline.frames import (
     WakeWordFrame,
 )
 from ...pipeline.processor import FrameProcessor
-from .detector import Detection, WakeDetector
+from .detector import Detection, WakeDetector, sensitivity_threshold
 from .engines import Score, WakeEngine
 
 log = logging.getLogger(__name__)
@@ -36,19 +42,47 @@ class WakeWordProcessor(FrameProcessor):
     in progress), then the WakeWordFrame.
     """
 
-    def __init__(self, engines: list[WakeEngine], threshold: float = 0.0, cooldown_seconds: float = 2.0) -> None:
+    settings_keys = frozenset({"wake.threshold", "wake.cooldown_seconds", "wake.sensitivity"})
+
+    def __init__(self, engines: list[WakeEngine], threshold: float = 0.0, cooldown_seconds: float = 2.0,
+                 sensitivity: str = "medium") -> None:
         super().__init__("wake")
         if not engines:
             raise ValueError("at least one wake word engine is needed")
         self.engines = engines
-        chosen = threshold if threshold > 0 else min(e.default_threshold for e in engines)
-        self.detector = WakeDetector(chosen, cooldown_seconds)
+        self._configured = threshold
+        self.sensitivity = sensitivity
+        self.detector = WakeDetector(self._threshold(), cooldown_seconds)
         self.muted = False
         self.detections = 0
         self.audio_frames = 0
         self.last_audio = 0.0
         """Monotonic time of the last audio frame (the watchdog's sign of life)."""
         self.first_audio = asyncio.Event()
+
+    @property
+    def base_threshold(self) -> float:
+        """The configured threshold (0 in the configuration: the models' own cutoff)."""
+        return self._configured if self._configured > 0 else min(e.default_threshold for e in self.engines)
+
+    @property
+    def threshold(self) -> float:
+        """The threshold in effect: the base one, moved by the sensitivity."""
+        return self.detector.threshold
+
+    def _threshold(self) -> float:
+        return sensitivity_threshold(self.sensitivity, self.base_threshold)
+
+    def apply_settings(self, settings: Mapping[str, Any]) -> None:
+        if "wake.threshold" in settings:
+            self._configured = float(settings["wake.threshold"])
+        if "wake.sensitivity" in settings:
+            level = str(settings["wake.sensitivity"])
+            sensitivity_threshold(level, 0.5)  # an unknown level is refused before anything changes
+            self.sensitivity = level
+        if "wake.cooldown_seconds" in settings:
+            self.detector.cooldown_seconds = float(settings["wake.cooldown_seconds"])
+        self.detector.threshold = self._threshold()
 
     def on_system_frame(self, frame: SystemFrame) -> None:
         if isinstance(frame, MuteFrame):
@@ -81,6 +115,6 @@ class WakeWordProcessor(FrameProcessor):
     async def _detected(self, det: Detection) -> None:
         self.detections += 1
         log.info("wake word %s (score %.2f) at %.2fs", det.model, det.score, det.t)
-        self.events.publish(ev.WAKE, model=det.model, score=round(det.score, 3), stream_t=round(det.t, 3))
+        self.events.publish(Wake(model=det.model, score=round(det.score, 3), stream_t=round(det.t, 3)))
         await self.push_frame(InterruptionFrame(reason="wake"))
         await self.push_frame(WakeWordFrame(det.model, det.score, det.t))
