@@ -1,11 +1,18 @@
-"""Shared fixtures: generated test speech, loaded default models, the CLI as a subprocess."""
+"""Shared fixtures: generated test speech and audio, the default models loaded once, no model hub.
+
+The audio is made by ``panikid.devtools.fixtures`` (speech with piper, silence, room
+noise) and ``panikid.audio.convert`` (tones); panikid itself runs through ``daemons.py``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from panikid.audio.convert import float_to_pcm16, sine
+from panikid.audio.wav import write_wav
 from panikid.devtools import fixtures
 
 
@@ -33,6 +40,35 @@ def no_wake_speech(speech_dir: Path) -> Path:
         speech_dir, "I think we should buy more bread and some apples tomorrow.", wake=False,
         name="no_wake.wav",
     )
+
+
+@pytest.fixture(scope="session")
+def long_silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ten minutes of silence: an input that outlasts any test of a running daemon."""
+    return fixtures.write_pcm(tmp_path_factory.mktemp("silence") / "silence.wav", fixtures.silence(600))
+
+
+@pytest.fixture(scope="session")
+def long_noise(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five minutes of quiet room noise (no speech, no wake word): audio keeps flowing, nothing is heard."""
+    return fixtures.write_pcm(tmp_path_factory.mktemp("noise") / "noise.wav", fixtures.room_noise(300.0))
+
+
+@pytest.fixture(scope="session")
+def tone_wav() -> Callable[..., bytes]:
+    """Writes a sine tone as a mono WAV, with ``lead``/``tail`` seconds of silence around it;
+    returns the tone's 16-bit PCM (without the silences)::
+
+        pcm = tone_wav(tmp_path / "in.wav", seconds=1.0, freq=440.0)
+    """
+
+    def write(path: Path, seconds: float, freq: float = 440.0, rate: int = 16000, lead: float = 0.0,
+              tail: float = 0.0) -> bytes:
+        tone = float_to_pcm16(sine(freq, seconds, rate))
+        write_wav(path, bytes(int(lead * rate) * 2) + tone + bytes(int(tail * rate) * 2), rate)
+        return tone
+
+    return write
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import numpy as np
 import paho.mqtt.client as mqtt
 from daemons import SurfacesDaemon
 from fuzzing import Payload, payloads
@@ -36,14 +35,11 @@ EFFECTS = {"volume", "mute", "unmute", "listen", "wake_sensitivity", "llm_backen
 
 def input_wav(dir: Path, speech_dir: Path, lead_seconds: float, seed: int) -> Path:
     """Room noise for ``lead_seconds`` (the fuzz), then the wake word and a question, then more noise."""
-    rng = np.random.default_rng(seed)
-
-    def noise(seconds: float) -> np.ndarray:
-        return rng.normal(0, 60, int(seconds * fixtures.SAMPLE_RATE)).clip(-32768, 32767).astype(np.int16)
-
+    noise = fixtures.room_noise(lead_seconds + 60.0, seed=seed)
+    lead = int(lead_seconds * fixtures.SAMPLE_RATE)
     wake = fixtures.read_pcm(fixtures.cached_speech(fixtures.WAKE_PHRASE, speech_dir))
     question = fixtures.read_pcm(fixtures.cached_speech(QUESTION, speech_dir))
-    return fixtures.compose(dir / "fuzz-input.wav", [noise(lead_seconds), wake, 0.4, question, noise(60.0)])
+    return fixtures.compose(dir / "fuzz-input.wav", [noise[:lead], wake, 0.4, question, noise[lead:]])
 
 
 @dataclass

@@ -11,18 +11,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from panikid.audio.wav import write_wav
-
-
-def noise_wav(path: Path, seconds: float, level: int = 60, seed: int = 1) -> Path:
-    """Quiet room noise (no speech, no wake word) as 16 kHz mono."""
-    rng = np.random.default_rng(seed)
-    pcm = (rng.normal(0, level, int(seconds * 16000))).clip(-32768, 32767).astype("<i2").tobytes()
-    write_wav(path, pcm, 16000)
-    return path
-
 
 @dataclass
 class Datagram:

@@ -42,12 +42,7 @@ def test_wav_of_another_format_is_converted(speech_dir: Path, tmp_path: Path) ->
     mono = fixtures.read_pcm(fixtures.cached_speech("What is the capital of France?", speech_dir))
     up = soxr.resample(mono.astype(np.float32), 16000, 44100).clip(-32768, 32767).astype(np.int16)
     stereo = np.stack([up, up], axis=1)
-    path = tmp_path / "stereo44k.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(44100)
-        w.writeframes(stereo.tobytes())
+    path = fixtures.write_pcm(tmp_path / "stereo44k.wav", stereo, 44100)
     res = run_cli("transcribe", str(path))
     assert res.code == 0, res.stderr
     assert "france" in res.stdout.lower()

@@ -24,7 +24,6 @@ from panikid import config
 from panikid.app.daemon import Daemon, RunOptions
 from panikid.control.mqtt.surface import MqttSurface
 from panikid.control.web.surface import WebSurface
-from panikid.devtools import fixtures
 
 SURROGATE_ASK = '{"command": "ask", "text": "hi \\ud800 there"}'  # the escape, as JSON text carries it
 
@@ -42,10 +41,9 @@ def _errors(events: list[dict[str, Any]], source: str) -> list[str]:
     return [e["message"] for e in events if e["type"] == "error" and e.get("source") == source]
 
 
-def test_bad_text_and_numbers_are_refused_and_every_surface_keeps_delivering(broker: Mosquitto,
-                                                                            tmp_path: Path) -> None:
-    wav = fixtures.write_pcm(tmp_path / "silence.wav", fixtures.silence(300))
-    daemon = SurfacesDaemon(tmp_path, wav, broker.port)
+def test_bad_text_and_numbers_are_refused_and_every_surface_keeps_delivering(broker: Mosquitto, tmp_path: Path,
+                                                                            long_silence: Path) -> None:
+    daemon = SurfacesDaemon(tmp_path, long_silence, broker.port)
     base = daemon.base
     sub = Listener(broker.port, [f"{base}/#", "hermes/#"])
     try:
@@ -123,14 +121,13 @@ def test_bad_text_and_numbers_are_refused_and_every_surface_keeps_delivering(bro
 
 
 def test_an_event_no_encoder_could_take_still_reaches_every_surface(broker: Mosquitto, components: Any,
-                                                                   tmp_path: Path) -> None:
+                                                                   long_silence: Path) -> None:
     """Should a lone surrogate ever get onto the bus, it is escaped, not raised."""
-    wav = fixtures.write_pcm(tmp_path / "silence.wav", fixtures.silence(300))
     port = free_port()
     cfg = config.replace(config.Config(), general={"device_id": "enc"}, web={"port": port},
                          mqtt={"enabled": True, "host": "127.0.0.1", "port": broker.port})
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
-    run = DaemonThread(Daemon(cfg, RunOptions(str(wav), None, pace="realtime", events_out=out), components,
+    run = DaemonThread(Daemon(cfg, RunOptions(str(long_silence), None, pace="realtime", events_out=out), components,
                               [MqttSurface(cfg, environ={}), WebSurface(cfg, environ={})]))
     sub = Listener(broker.port, ["panikid/enc/#"])
     try:
@@ -170,12 +167,11 @@ def test_an_event_no_encoder_could_take_still_reaches_every_surface(broker: Mosq
 
 
 def test_deep_json_on_hermes_is_an_error_event_not_a_traceback(broker: Mosquitto, components: Any,
-                                                                tmp_path: Path,
+                                                                long_silence: Path,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
-    wav = fixtures.write_pcm(tmp_path / "silence.wav", fixtures.silence(300))
     cfg = config.replace(config.Config(), general={"device_id": "deep"}, web={"enabled": False},
                          mqtt={"enabled": True, "host": "127.0.0.1", "port": broker.port, "hermes": True})
-    run = DaemonThread(Daemon(cfg, RunOptions(str(wav), None, pace="realtime"), components,
+    run = DaemonThread(Daemon(cfg, RunOptions(str(long_silence), None, pace="realtime"), components,
                               [MqttSurface(cfg, environ={})]))
     sub = Listener(broker.port, ["panikid/deep/#"])
     caplog.set_level(logging.INFO)

@@ -98,11 +98,6 @@ def _comes_online(cfg: config.Config, components: object, wav: Path, **listener:
         run.stop()
 
 
-@pytest.fixture(scope="module")
-def long_silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return fixtures.write_pcm(tmp_path_factory.mktemp("mqtt") / "silence.wav", fixtures.silence(600))
-
-
 def test_state_discovery_and_every_command(broker: Mosquitto, components: object, long_silence: Path,
                                            tmp_path: Path) -> None:
     out = tmp_path / "out.wav"

@@ -13,7 +13,6 @@ from helpers import free_port
 from panikid import config
 from panikid.app.daemon import Daemon, RunOptions
 from panikid.control.web.surface import WebSurface
-from panikid.devtools import fixtures
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -21,13 +20,12 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed")
-def test_page_follows_a_turn_and_mutes_the_daemon(components: Any, tmp_path: Path) -> None:
+def test_page_follows_a_turn_and_mutes_the_daemon(components: Any, long_silence: Path, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    wav = fixtures.write_pcm(tmp_path / "silence.wav", fixtures.silence(600))
     port = free_port()
     cfg = config.replace(config.Config(), web={"port": port})
-    opts = RunOptions(str(wav), str(tmp_path / "out.wav"), pace="realtime")
+    opts = RunOptions(str(long_silence), str(tmp_path / "out.wav"), pace="realtime")
     run = DaemonThread(Daemon(cfg, opts, components, [WebSurface(cfg, {})]))
     try:
         run.wait_event("ready")

@@ -19,12 +19,6 @@ from helpers import free_port
 from panikid import config
 from panikid.app.daemon import Daemon, RunOptions
 from panikid.control.web.surface import WebConfigError, WebSurface
-from panikid.devtools import fixtures
-
-
-@pytest.fixture(scope="module")
-def long_silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return fixtures.write_pcm(tmp_path_factory.mktemp("web") / "silence.wav", fixtures.silence(600))
 
 
 def _start(components: Any, wav: Path, environ: dict[str, str] | None = None,

@@ -26,12 +26,6 @@ from panikid import config
 from panikid.app.daemon import Daemon, RunOptions
 from panikid.control.web.surface import WebSurface, host_allowed
 from panikid.control.web.ws_frames import FrameScanner
-from panikid.devtools import fixtures
-
-
-@pytest.fixture(scope="module")
-def long_silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return fixtures.write_pcm(tmp_path_factory.mktemp("guard") / "silence.wav", fixtures.silence(600))
 
 
 def _start(components: Any, wav: Path, **web: Any) -> tuple[DaemonThread, WebSurface, int]:

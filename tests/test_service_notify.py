@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from daemons import DaemonProcess
-from service_helpers import NotifySocket, noise_wav
+from service_helpers import NotifySocket
 
 from panikid.service.notify import Notifier, send_datagram, watchdog_seconds
 
@@ -27,11 +27,6 @@ def notify_socket(tmp_path: Path):
         yield sock
     finally:
         sock.close()
-
-
-@pytest.fixture(scope="module")
-def long_noise(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return noise_wav(tmp_path_factory.mktemp("noise") / "noise.wav", 300.0)
 
 
 def _start(notify_socket: NotifySocket, wav: Path, **env: str) -> DaemonProcess:

@@ -5,16 +5,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import pytest
 from daemons import DaemonProcess
-from service_helpers import noise_wav
 
 LOAD_TIMEOUT = 240.0
-
-
-@pytest.fixture(scope="module")
-def long_noise(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return noise_wav(tmp_path_factory.mktemp("noise") / "noise.wav", 300.0)
 
 
 def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(tmp_path: Path, long_noise: Path) -> None:

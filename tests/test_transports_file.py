@@ -18,7 +18,6 @@ from panikid.audio.convert import float_to_pcm16, peak_frequency, sine
 from panikid.audio.wav import AudioInputError, read_wav, write_wav
 from panikid.events import EventBus
 from panikid.pipeline.frames import (
-    DataFrame,
     EndFrame,
     InputAudioFrame,
     InterruptionFrame,
@@ -27,7 +26,7 @@ from panikid.pipeline.frames import (
 )
 from panikid.pipeline.processor import FrameProcessor
 from panikid.pipeline.runner import Pipeline, PipelineRunner
-from panikid.pipeline.testing import run, run_frames, run_with_loop_checks
+from panikid.pipeline.testing import Recorder, run, run_frames, run_with_loop_checks
 from panikid.transports.file import FileInputTransport, FileOutputTransport
 
 
@@ -54,17 +53,12 @@ async def _run_input(transport: FileInputTransport, deadline: float = 30.0) -> l
         await runner.cancel()
 
 
-def _tone_wav(path: Path, seconds: float, rate: int = 16000, freq: float = 440.0) -> bytes:
-    pcm = float_to_pcm16(sine(freq, seconds, rate))
-    write_wav(path, pcm, rate)
-    return pcm
-
-
 @pytest.mark.parametrize("frame_ms", [20, 30])
 @aio
-async def test_file_input_delivers_the_whole_file(tmp_path: Path, frame_ms: int) -> None:
+async def test_file_input_delivers_the_whole_file(tmp_path: Path, frame_ms: int,
+                                                  tone_wav: Callable[..., bytes]) -> None:
     # 1.01 s does not divide into frames: the last frame is padded with silence.
-    pcm = _tone_wav(tmp_path / "in.wav", 1.01)
+    pcm = tone_wav(tmp_path / "in.wav", 1.01)
     frames = await _run_input(FileInputTransport(tmp_path / "in.wav", pace="fast", frame_ms=frame_ms))
     audio = [f for f in frames if isinstance(f, InputAudioFrame)]
     ends = [f for f in frames if isinstance(f, EndFrame)]
@@ -89,8 +83,8 @@ async def test_file_input_converts_other_formats(tmp_path: Path) -> None:
 
 
 @aio
-async def test_file_input_realtime_takes_the_file_duration(tmp_path: Path) -> None:
-    _tone_wav(tmp_path / "in.wav", 1.2)
+async def test_file_input_realtime_takes_the_file_duration(tmp_path: Path, tone_wav: Callable[..., bytes]) -> None:
+    tone_wav(tmp_path / "in.wav", 1.2)
     started = time.monotonic()
     frames = await _run_input(FileInputTransport(tmp_path / "in.wav", pace="realtime"))
     elapsed = time.monotonic() - started
@@ -99,22 +93,15 @@ async def test_file_input_realtime_takes_the_file_duration(tmp_path: Path) -> No
 
 
 @aio
-async def test_file_input_stops_when_the_runner_stops(tmp_path: Path) -> None:
-    _tone_wav(tmp_path / "long.wav", 30.0)
+async def test_file_input_stops_when_the_runner_stops(tmp_path: Path, tone_wav: Callable[..., bytes]) -> None:
+    tone_wav(tmp_path / "long.wav", 30.0)
     transport = FileInputTransport(tmp_path / "long.wav", pace="realtime")
-    got_audio = asyncio.Event()
-
-    class Sink(FrameProcessor):
-        async def process_frame(self, frame: DataFrame) -> None:
-            if isinstance(frame, InputAudioFrame):
-                got_audio.set()
-            await self.push_frame(frame)
-
-    pipeline = Pipeline([transport, Sink("sink")])
+    sink = Recorder("sink")
+    pipeline = Pipeline([transport, sink])
     pipeline.keep_delivered = True
     runner = PipelineRunner(pipeline, EventBus())
     await runner.start()
-    await asyncio.wait_for(got_audio.wait(), 10)
+    await sink.wait_for(InputAudioFrame, 10)
     assert await runner.stop(timeout=10)
     ends = [f for f in pipeline.delivered if isinstance(f, EndFrame)]
     assert len(ends) == 1
@@ -222,8 +209,8 @@ def test_bad_pace() -> None:
         FileOutputTransport("x.wav", pace="slow")
 
 
-def test_fast_file_input_never_holds_the_event_loop(tmp_path: Path) -> None:
-    _tone_wav(tmp_path / "long.wav", 20.0)
+def test_fast_file_input_never_holds_the_event_loop(tmp_path: Path, tone_wav: Callable[..., bytes]) -> None:
+    tone_wav(tmp_path / "long.wav", 20.0)
     counted: list[int] = []
 
     async def scenario() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from pulse import ExtraSink, PulseServer, pulse_server
 
-from panikid.audio.convert import float_to_pcm16, pcm16_to_float, peak_frequency, sine
+from panikid.audio.convert import pcm16_to_float, peak_frequency
 from panikid.audio.devices import (
     AudioDeviceError,
     DeviceInfo,
@@ -30,7 +30,6 @@ from panikid.audio.devices import (
     probe,
     resolve_device,
 )
-from panikid.audio.wav import write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -130,40 +129,28 @@ from panikid.audio.devices import AudioDeviceError
 from panikid.events import EventBus
 from panikid.pipeline.frames import InputAudioFrame
 from panikid.pipeline.runner import Pipeline, PipelineRunner
-from panikid.pipeline.processor import FrameProcessor
+from panikid.pipeline.testing import Recorder
 from panikid.transports.local import LocalAudioInputTransport
-
-
-class Collect(FrameProcessor):
-    def __init__(self):
-        super().__init__("collect")
-        self.frames = []
-        self.first = asyncio.Event()
-
-    async def process_frame(self, frame):
-        if isinstance(frame, InputAudioFrame):
-            self.frames.append(frame)
-            self.first.set()
-        await self.push_frame(frame)
 
 
 async def main(opts):
     tin = LocalAudioInputTransport(AudioConfig(**opts["audio"]), channels=opts.get("channels", 0))
-    col = Collect()
+    col = Recorder("collect")
     runner = PipelineRunner(Pipeline([tin, col]), EventBus())
     try:
         await runner.start()
     except AudioDeviceError as exc:
         print(json.dumps({"error": str(exc), "type": type(exc).__name__}), flush=True)
         return
-    await asyncio.wait_for(col.first.wait(), 20)
+    await col.wait_for(InputAudioFrame, 20)
     print(json.dumps({"capturing": True}), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     await runner.stop(10)
+    audio = col.of_type(InputAudioFrame)
     with open(opts["out"], "wb") as f:
-        f.write(b"".join(fr.pcm for fr in col.frames))
+        f.write(b"".join(fr.pcm for fr in audio))
     print(json.dumps({"rate": tin.rate, "channels": tin.channels, "device": tin.device.name,
-                      "t": [fr.t for fr in col.frames], "sizes": sorted({len(fr.pcm) for fr in col.frames}),
+                      "t": [fr.t for fr in audio], "sizes": sorted({len(fr.pcm) for fr in audio}),
                       "blocks": tin.blocks}), flush=True)
 
 
@@ -262,17 +249,12 @@ def _capture(server: PulseServer, tmp_path: Path, audio: dict[str, Any], played:
     return json.loads(stdout.strip().splitlines()[-1]), out.read_bytes()
 
 
-def _tone_wav(path: Path, freq: float, seconds: float, rate: int = 16000) -> bytes:
-    tone = float_to_pcm16(sine(freq, seconds, rate))
-    # Silence around the tone: the capture is still running when paplay returns.
-    write_wav(path, bytes(rate // 5 * 2) + tone + bytes(rate // 2 * 2), rate)
-    return tone
-
-
 @pytest.mark.audio
 @pytest.mark.parametrize("backend", ["sounddevice", "pyaudio"])
-def test_capture_from_the_virtual_microphone(server: PulseServer, tmp_path: Path, backend: str) -> None:
-    tone = _tone_wav(tmp_path / "tone.wav", 440.0, 1.0)
+def test_capture_from_the_virtual_microphone(server: PulseServer, tmp_path: Path, backend: str,
+                                             tone_wav: Callable[..., bytes]) -> None:
+    # Silence around the tone: the capture is still running when paplay returns.
+    tone = tone_wav(tmp_path / "tone.wav", 1.0, freq=440.0, lead=0.2, tail=0.5)
     audio = {"backend": backend, "input_device": "vmic"}
     info, pcm = _capture(server, tmp_path, audio, tmp_path / "tone.wav")
     assert (info["device"], info["rate"], info["channels"]) == ("vmic", 16000, 1)
@@ -287,9 +269,9 @@ def test_capture_from_the_virtual_microphone(server: PulseServer, tmp_path: Path
 
 
 @pytest.mark.audio
-def test_capture_converts_48k_stereo(server: PulseServer, tmp_path: Path) -> None:
+def test_capture_converts_48k_stereo(server: PulseServer, tmp_path: Path, tone_wav: Callable[..., bytes]) -> None:
     """The device opened at 48 kHz stereo (as a USB microphone may require) still yields 16 kHz mono."""
-    _tone_wav(tmp_path / "tone.wav", 1000.0, 1.0)
+    tone_wav(tmp_path / "tone.wav", 1.0, freq=1000.0, lead=0.2, tail=0.5)
     info, pcm = _capture(
         server, tmp_path, {"input_sample_rate": 48000}, tmp_path / "tone.wav", channels=2
     )

@@ -85,17 +85,24 @@ def read_pcm(path: Path) -> np.ndarray:
 
 
 def write_pcm(path: Path, samples: np.ndarray, rate: int = SAMPLE_RATE) -> Path:
+    """Write 16-bit ``samples`` as a WAV: mono, or one column per channel (``samples[frame, channel]``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
+        w.setnchannels(1 if samples.ndim == 1 else samples.shape[1])
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(samples.astype(np.int16).tobytes())
+        w.writeframes(samples.astype("<i2").tobytes())
     return path
 
 
 def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16)
+
+
+def room_noise(seconds: float, level: float = 60.0, seed: int = 1) -> np.ndarray:
+    """A quiet room (no speech, no wake word): white noise of standard deviation ``level``, 16-bit."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, level, int(seconds * SAMPLE_RATE)).clip(-32768, 32767).astype(np.int16)
 
 
 def compose(out: Path, parts: list[np.ndarray | float]) -> Path:
