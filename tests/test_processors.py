@@ -33,7 +33,7 @@ from panikid.pipeline.frames import (
     UtteranceFrame,
     WakeWordFrame,
 )
-from panikid.pipeline.testing import run_frames, types
+from panikid.pipeline.testing import run, run_frames, types
 from panikid.speech.stt.processor import STTProcessor
 from panikid.speech.tts.processor import SentenceAggregator, TTSProcessor
 from panikid.speech.turn.processor import TurnDetector
@@ -48,10 +48,6 @@ def audio_frames(samples: np.ndarray, frame_ms: int = 30) -> list[InputAudioFram
     n = SAMPLE_RATE * frame_ms // 1000
     pcm = samples.astype(np.int16).tobytes()
     return [InputAudioFrame(pcm[i : i + 2 * n], i / 2 / SAMPLE_RATE) for i in range(0, len(pcm), 2 * n)]
-
-
-def run(coro):  # noqa: ANN001, ANN201
-    return asyncio.run(coro)
 
 
 # ----------------------------------------------------------------------------- wake word
@@ -132,8 +128,8 @@ def test_turn_detector_no_speech_after_wake(speech_dir: Path) -> None:
     frames = audio_frames(np.zeros(SAMPLE_RATE * 3, dtype=np.int16))
     frames.insert(10, WakeWordFrame("okay_nabu", 0.9, 0.3))
     bus = EventBus()
-    out = run(run_frames(TurnDetector(WebRtcVad(2), EndOfTurnSegmenter(no_speech_seconds=1.0)), frames, bus))
-    assert types(out) == ["ListeningFrame", "TurnAbandonedFrame"]
+    run(run_frames(TurnDetector(WebRtcVad(2), EndOfTurnSegmenter(no_speech_seconds=1.0)), frames, bus,
+                   expect=["ListeningFrame", "TurnAbandonedFrame"]))
     assert [e.type for e in bus.history] == ["no_speech", "turn_abandoned"]
     assert bus.of_type("turn_abandoned")[0].data["reason"] == "no_speech"
 
@@ -162,8 +158,7 @@ def test_end_of_input_mid_speech_finishes_the_turn(speech_dir: Path) -> None:
 def test_stt_processor_transcribes_in_the_worker(components, speech_dir: Path) -> None:
     pcm = fixtures.read_pcm(fixtures.cached_speech("What is the capital of France?", speech_dir)).tobytes()
     bus = EventBus()
-    out = run(run_frames(STTProcessor(components.stt), [UtteranceFrame(7, pcm)], bus))
-    assert types(out) == ["TranscriptionFrame"]
+    out = run(run_frames(STTProcessor(components.stt), [UtteranceFrame(7, pcm)], bus, expect=["TranscriptionFrame"]))
     assert out[0].turn == 7 and "capital of france" in out[0].text.lower()
     (e,) = bus.of_type("transcript")
     assert e.data["stt_ms"] > 0 and e.data["turn"] == 7
@@ -171,8 +166,7 @@ def test_stt_processor_transcribes_in_the_worker(components, speech_dir: Path) -
 
 def test_stt_silence_abandons_the_turn(components) -> None:
     silence = np.zeros(SAMPLE_RATE, dtype=np.int16).tobytes()
-    out = run(run_frames(STTProcessor(components.stt), [UtteranceFrame(3, silence)]))
-    assert types(out) == ["TurnAbandonedFrame"]
+    run(run_frames(STTProcessor(components.stt), [UtteranceFrame(3, silence)], expect=["TurnAbandonedFrame"]))
 
 
 # ----------------------------------------------------------------------------- LLM
@@ -277,23 +271,23 @@ def test_interruption_cancels_generation_in_the_worker() -> None:
 def test_sentence_aggregator_releases_first_sentence_early() -> None:
     frames = [LLMResponseStartFrame(1)] + [LLMTextFrame(1, t) for t in
               ["It is ", "ten past ", "two. ", "Have a ", "nice day", "!"]] + [LLMResponseEndFrame(1)]
-    out = run(run_frames(SentenceAggregator(), frames))
+    out = run(run_frames(SentenceAggregator(), frames,
+                         expect=["LLMResponseStartFrame", "TTSSpeakFrame", "TTSSpeakFrame"]))
     speak = [f for f in out if isinstance(f, TTSSpeakFrame)]
     assert [s.text for s in speak] == ["It is ten past two.", "Have a nice day!"]
     assert [s.last for s in speak] == [False, True]
-    assert types(out) == ["LLMResponseStartFrame", "TTSSpeakFrame", "TTSSpeakFrame"]
 
 
 def test_empty_reply_abandons_the_turn() -> None:
-    out = run(run_frames(SentenceAggregator(), [LLMResponseStartFrame(1), LLMResponseEndFrame(1)]))
-    assert types(out) == ["LLMResponseStartFrame", "TurnAbandonedFrame"]
+    run(run_frames(SentenceAggregator(), [LLMResponseStartFrame(1), LLMResponseEndFrame(1)],
+                   expect=["LLMResponseStartFrame", "TurnAbandonedFrame"]))
 
 
 def test_tts_speaks_each_sentence(components) -> None:
     bus = EventBus()
     frames = [TTSSpeakFrame(4, "Hello there."), TTSSpeakFrame(4, "It is sunny.", last=True)]
-    out = run(run_frames(TTSProcessor(components.tts), frames, bus))
-    assert types(out) == ["OutputAudioFrame", "OutputAudioFrame", "TTSStoppedFrame"]
+    out = run(run_frames(TTSProcessor(components.tts), frames, bus,
+                         expect=["OutputAudioFrame", "OutputAudioFrame", "TTSStoppedFrame"]))
     audio = [f for f in out if isinstance(f, OutputAudioFrame)]
     assert all(f.sample_rate == 22050 and len(f.pcm) > 22050 for f in audio)
     assert isinstance(out[-1], TTSStoppedFrame) and out[-1].turn == 4
@@ -309,5 +303,4 @@ def test_tts_speaks_each_sentence(components) -> None:
 def test_abandoned_turn_passes_through_everything(components) -> None:
     procs = [STTProcessor(components.stt), AssistantProcessor(components.llm, "x"), SentenceAggregator(),
              TTSProcessor(components.tts)]
-    out = run(run_frames(procs, [TurnAbandonedFrame(9, "no speech")]))
-    assert types(out) == ["TurnAbandonedFrame"]
+    run(run_frames(procs, [TurnAbandonedFrame(9, "no speech")], expect=["TurnAbandonedFrame"]))
