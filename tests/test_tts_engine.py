@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from mosquitto import DaemonThread
+from daemons import DaemonThread
 
 from panikid import config
 from panikid.app.components import load_tts
