@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ... import events as ev
 from ...events import Event, dumps
+from ...events.schema import Transcript, Wake
 from ..schema import CommandError, load_json
 
 SAY = "hermes/tts/say"
@@ -66,16 +66,17 @@ def parse(topic: str, payload: bytes, device_id: str) -> HermesRequest | None:
 
 def outgoing(event: Event, device_id: str) -> list[tuple[str, str]]:
     """(topic, JSON payload) to publish for one event."""
-    d = event.data
-    if event.type == ev.WAKE:
-        model = str(d.get("model", "wakeword"))
+    body = event.body
+    if isinstance(body, Wake):
+        model = str(body.model or "wakeword")
         return [(f"hermes/hotword/{model}/detected", json.dumps({
             "siteId": device_id, "modelId": model, "modelVersion": "", "modelType": "personal",
-            "currentSensitivity": d.get("score"), "sessionId": None}))]
-    if event.type == ev.TRANSCRIPT and d.get("text") and d.get("source") != "command":
+            "currentSensitivity": body.score, "sessionId": None}))]
+    if isinstance(body, Transcript) and body.text and body.source != "command":
+        seconds = body.audio_seconds if body.audio_seconds is not None else 0.0
         return [("hermes/asr/textCaptured", dumps({
-            "text": d["text"], "likelihood": 1.0, "seconds": d.get("audio_seconds", 0.0),
-            "siteId": device_id, "sessionId": str(d.get("turn", "")), "wakewordId": None}))]
+            "text": body.text, "likelihood": 1.0, "seconds": seconds,
+            "siteId": device_id, "sessionId": str(body.turn), "wakewordId": None}))]
     return []
 
 
