@@ -92,9 +92,8 @@ def make_transports(
     tin: FrameProcessor
     tout: FrameProcessor
     if opts.input_wav:
-        tin = file_tp.FileInputTransport(opts.input_wav, pace=opts.pace, frame_ms=cfg.audio.frame_ms)
-        if opts.pace == "fast":
-            tin.hold = hold
+        tin = file_tp.FileInputTransport(opts.input_wav, pace=opts.pace, frame_ms=cfg.audio.frame_ms,
+                                         hold=hold if opts.pace == "fast" else None)
     else:
         from ..transports import local
 

@@ -43,13 +43,14 @@ def _check_pace(pace: str) -> str:
 class FileInputTransport(InputTransport):
     """Reads a WAV file (any common format, converted to 16 kHz mono) as the microphone."""
 
-    def __init__(self, path: str | os.PathLike[str], pace: str = "realtime", frame_ms: int = 30) -> None:
+    def __init__(self, path: str | os.PathLike[str], pace: str = "realtime", frame_ms: int = 30,
+                 hold: asyncio.Event | None = None) -> None:
         super().__init__(frame_ms=frame_ms, name="FileInput")
         self.path = Path(path)
         self.pace = _check_pace(pace)
         self.pcm = b""
         self.info: WavInfo | None = None
-        self.hold: asyncio.Event | None = None
+        self.hold = hold
         """At fast pace, reading waits while this event is clear (the daemon clears it
         while a turn is being answered, so a fast file never runs ahead of the replies)."""
 
