@@ -61,13 +61,16 @@ class Setting:
 
 
 SETTINGS = (
-    Setting("mute", "muted", (Muted.type, Unmuted.type), lambda e: e.type == Muted.type, lambda s: s.muted,
+    Setting("mute", "muted", (Muted.type, Unmuted.type), lambda e: isinstance(e.body, Muted), lambda s: s.muted,
             on_off),
-    Setting("volume", "volume", (VolumeChanged.type,), lambda e: e.data.get("volume"),
+    Setting("volume", "volume", (VolumeChanged.type,),
+            lambda e: e.body.volume if isinstance(e.body, VolumeChanged) else None,
             lambda s: percent(s.volume), number),
-    Setting("wake_sensitivity", "wake_sensitivity", (WakeSensitivityChanged.type,), lambda e: e.data.get("level"),
+    Setting("wake_sensitivity", "wake_sensitivity", (WakeSensitivityChanged.type,),
+            lambda e: e.body.level if isinstance(e.body, WakeSensitivityChanged) else None,
             lambda s: s.wake_sensitivity, str),
-    Setting("llm_backend", "llm_backend", (LlmBackendChanged.type,), lambda e: e.data.get("backend"),
+    Setting("llm_backend", "llm_backend", (LlmBackendChanged.type,),
+            lambda e: e.body.backend if isinstance(e.body, LlmBackendChanged) else None,
             lambda s: s.llm_backend, str),
 )
 
