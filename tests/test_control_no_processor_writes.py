@@ -1,6 +1,7 @@
 """No surface, service module or the daemon writes a processor's attributes: settings travel as frames.
 
-Every module under panikid/control and panikid/service, and the daemon, is read with the ast module.
+Every module under panikid/control and panikid/service, and the daemon (app/daemon.py, app/control.py),
+is read with the ast module.
 An assignment (``=``, ``+=``, annotated) or a ``setattr`` whose target reaches an attribute of a frame
 processor (``wake.detector.threshold``, ``tout.volume``, ``assistant.on_action``, ``wake._score``)
 fails here; a module's own attributes (``self.x = ...``) are its business.
@@ -22,7 +23,7 @@ from panikid.pipeline.processor import FrameProcessor
 
 PACKAGE = Path(panikid.__file__).resolve().parent
 SCANNED = [*sorted((PACKAGE / "control").rglob("*.py")), *sorted((PACKAGE / "service").rglob("*.py")),
-           PACKAGE / "app" / "daemon.py"]
+           PACKAGE / "app" / "daemon.py", PACKAGE / "app" / "control.py"]
 
 
 def _subclasses(cls: type) -> set[type]:

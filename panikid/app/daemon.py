@@ -1,25 +1,21 @@
 """The daemon: runs the voice pipeline (see assembly.py), its state machine and its surfaces.
 
-It implements the control API (panikid.control.api) that every surface (MQTT,
-the WebSocket, systemd) and signal acts through: commands become frames, and
-settings (commands, a SIGHUP reload) one ``UpdateSettingsFrame`` that each
-processor applies its own keys of. One command handler serves every surface.
-The state machine is ticked twice a second so a stuck turn returns to idle;
-the follow-up policy (panikid.events.follow_up) is fed the same events.
+It implements the control API (panikid.control.api; the calls are in
+control.py) that every surface (MQTT, the WebSocket, systemd) and signal acts
+through, and creates the one command handler every surface uses. The state
+machine is ticked twice a second so a stuck turn returns to idle; the
+follow-up policy (panikid.events.follow_up) is fed the same events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
-from collections.abc import Mapping
-from typing import IO, Any, TypeVar, cast
+from typing import IO, cast
 
-from ..brains.intents import Action, ActionSink
-from ..brains.processor import AssistantProcessor
+from ..brains.intents import ActionSink
 from ..config import Config
 from ..control.api import Surface
 from ..control.commands import CommandHandler
@@ -27,41 +23,17 @@ from ..control.settings import RuntimeSettings
 from ..events import Event, EventBus, Subscription
 from ..events.follow_up import FollowUpPolicy
 from ..events.metrics import TurnMetrics
-from ..events.schema import (
-    ConfigReloaded,
-    Error,
-    Listening,
-    LlmBackendChanged,
-    Muted,
-    Ready,
-    StateChanged,
-    Transcript,
-    Unmuted,
-    VolumeChanged,
-    WakeSensitivityChanged,
-)
+from ..events.schema import Error, Listening, Ready, StateChanged
 from ..events.state import State, StateMachine
-from ..pipeline.frames import (
-    Frame,
-    InterruptionFrame,
-    ListenFrame,
-    MuteFrame,
-    TranscriptionFrame,
-    TTSSpeakFrame,
-    UpdateSettingsFrame,
-)
-from ..pipeline.processor import FrameProcessor
+from ..pipeline.frames import InterruptionFrame, ListenFrame
 from ..pipeline.runner import Pipeline, PipelineRunner
-from ..pipeline.turns import next_turn_id
-from ..service.reload import plan
 from ..service.testhook import StallHook
-from ..speech.wake.processor import WakeWordProcessor
-from .assembly import LIVE_KEYS, OWN_KEYS, RunOptions, build_pipeline, make_transports
+from .assembly import RunOptions, build_pipeline, make_transports
 from .components import Components, load_all
+from .control import DaemonControl
 from .memory import release_free_memory
 
 log = logging.getLogger(__name__)
-P = TypeVar("P", bound=FrameProcessor)
 
 STOP_DEADLINE = 3.0
 """SIGTERM/SIGINT: seconds the daemon gives the pipeline before cutting everything."""
@@ -75,7 +47,7 @@ class AudioNotFlowingError(Exception):
     """The input was opened but delivers no audio."""
 
 
-class Daemon:
+class Daemon(DaemonControl):
     """The voice loop and everything around it; implements panikid.control.api.ControlApi."""
 
     def __init__(
@@ -94,7 +66,6 @@ class Daemon:
         self.metrics = TurnMetrics(self.bus)
         self.pipeline: Pipeline | None = None
         self._settings = RuntimeSettings(volume=cfg.audio.volume)
-        """The runtime settings (panikid.control.settings) but mute, which the state machine knows."""
         self.commands = CommandHandler(self)
         """The one command handler: every surface hands its commands to it."""
         self.follow_up = FollowUpPolicy(cfg.context.follow_up_seconds)
@@ -158,144 +129,6 @@ class Daemon:
                               type(exc).__name__)
         if failed:
             log.error("--events: %d event(s) could not be written", failed)
-
-    # ---------------------------------------------------------------- control API (read)
-    @property
-    def running(self) -> bool:
-        return self.pipeline is not None
-
-    def current_state(self) -> str:
-        return self.state.state.value
-
-    def settings(self) -> RuntimeSettings:
-        return dataclasses.replace(self._settings, muted=self.state.muted)
-
-    def last_audio(self) -> float | None:
-        wake = self.wake
-        if wake is None or wake.audio_frames == 0:
-            return None
-        return float(wake.last_audio)
-
-    # ---------------------------------------------------------------- control API (act)
-    # Every surface (MQTT, WebSocket, signals) acts on the assistant through
-    # these methods; commands are validated before they get here.
-    def _queue(self, frame: Frame) -> None:
-        if self.pipeline is None:
-            raise RuntimeError("the assistant is not running yet")
-        self.pipeline.queue_frame(frame)
-
-    def _update(self, settings: Mapping[str, Any]) -> None:
-        """Hand changed settings to the pipeline's processors (before it is built: it is built with them)."""
-        if self.pipeline is not None and settings:
-            self.pipeline.queue_frame(UpdateSettingsFrame(dict(settings)))
-
-    def mute(self, muted: bool) -> None:
-        self._queue(MuteFrame(muted))
-        self.bus.publish(Muted() if muted else Unmuted())
-
-    def listen(self) -> None:
-        """Start a turn as if the wake word had been heard."""
-        self._queue(InterruptionFrame(reason="listen"))
-        self.bus.publish(Listening())
-        self._queue(ListenFrame())
-
-    def stop_turn(self) -> None:
-        """Cancel the current turn and its playback."""
-        self._queue(InterruptionFrame(reason="stop"))
-
-    def say(self, text: str) -> int:
-        """Speak ``text`` (no LLM); returns the turn id."""
-        turn = next_turn_id()
-        self._queue(TTSSpeakFrame(turn, text, last=True))
-        return turn
-
-    def ask(self, text: str) -> int:
-        """Answer ``text`` aloud as if it had been spoken; returns the turn id."""
-        turn = next_turn_id()
-        self.bus.publish(Transcript(turn=turn, text=text, source="command"))
-        self._queue(TranscriptionFrame(turn, text))
-        return turn
-
-    def set_volume(self, volume: float) -> None:
-        """Playback volume, 0 to 1: the output transport applies ``audio.volume``."""
-        self._update({"audio.volume": volume})
-        self._volume_changed(volume)
-
-    def _volume_changed(self, volume: float) -> None:
-        self._settings = dataclasses.replace(self._settings, volume=volume)
-        self.bus.publish(VolumeChanged(volume=round(volume * 100, 1)))
-
-    def set_wake_sensitivity(self, level: str) -> None:
-        """The wake word processor moves its threshold around the configured one."""
-        wake = self.wake
-        if wake is None:
-            raise RuntimeError("the assistant is not running yet")
-        self._queue(UpdateSettingsFrame({"wake.sensitivity": level}))
-        self._settings = dataclasses.replace(self._settings, wake_sensitivity=level)
-        threshold = wake.threshold  # applied as the frame was queued: system frames do not wait
-        self.bus.publish(WakeSensitivityChanged(level=level, threshold=threshold))
-
-    def set_llm_backend(self, backend: str) -> None:
-        """auto, local or cloud: which brain the router uses from the next turn on."""
-        self._update({"llm.backend": backend})
-        self._settings = dataclasses.replace(self._settings, llm_backend=backend)
-        self.bus.publish(LlmBackendChanged(backend=backend))
-
-    def _processor(self, cls: type[P]) -> P | None:
-        """The pipeline's processor of type ``cls`` (None before the pipeline is built)."""
-        if self.pipeline is None:
-            return None
-        return next((p for p in self.pipeline.processors if isinstance(p, cls)), None)
-
-    @property
-    def assistant(self) -> AssistantProcessor | None:
-        return self._processor(AssistantProcessor)
-
-    @property
-    def wake(self) -> WakeWordProcessor | None:
-        return self._processor(WakeWordProcessor)
-
-    def _on_intent_action(self, action: Action) -> None:
-        """Device actions of instant intents go through the same control methods as commands."""
-        current = self._settings.volume
-        if action.name == "volume_up":
-            self.set_volume(min(1.0, round(current + 0.1, 2)))
-        elif action.name == "volume_down":
-            self.set_volume(max(0.0, round(current - 0.1, 2)))
-        elif action.name == "volume_set" and action.value is not None:
-            self.set_volume(max(0.0, min(1.0, action.value)))
-        elif action.name == "mute":
-            self.mute(True)
-        elif action.name == "stop":
-            self.stop_turn()
-
-    def reload(self) -> bool:
-        """SIGHUP: re-read the configuration file. An invalid one is refused (the old one
-        keeps running); a valid one is planned (which changed keys apply live, which need a
-        restart: panikid.service.reload) and the live ones go to the pipeline as one frame.
-        Surfaces (the MQTT session) are untouched."""
-        from .. import config as config_mod
-
-        path = None if self.cfg.source == "built-in defaults" else self.cfg.source
-        try:
-            new = config_mod.load(path)
-        except config_mod.ConfigError as exc:
-            log.error("reload refused, the running configuration stays in effect: %s", exc)
-            self.bus.publish(Error(where="config", message=f"reload refused: {exc}"))
-            return False
-        self.cfg, applied, restart = plan(self.cfg, new, LIVE_KEYS)
-        if "general.log_level" in applied:
-            logging.getLogger().setLevel(str(applied["general.log_level"]).upper())
-        self._update({k: v for k, v in applied.items() if k not in OWN_KEYS})
-        if "audio.volume" in applied:
-            self._volume_changed(float(applied["audio.volume"]))
-        log.info("configuration reloaded from %s: applied %s%s", self.cfg.source,
-                 ", ".join(applied) or "nothing (no live key changed)",
-                 f"; these keys need a restart to take effect: {', '.join(restart)}" if restart else "")
-        wake = self.wake
-        self.bus.publish(ConfigReloaded(source=self.cfg.source, applied=applied, restart_needed=restart,
-                                        wake_threshold=wake.detector.threshold if wake else None))
-        return True
 
     def request_stop(self) -> None:
         self._stop.set()
