@@ -102,4 +102,5 @@ def test_sensitivity_means_the_same_on_mqtt_and_the_websocket(tmp_path: Path, co
         ("websocket", "high", pytest.approx(high)),
     ]
     assert running == pytest.approx(high)  # what the wake word processor runs with
+    assert mqtt.handler is web.handler is run.daemon.commands  # one handler behind both surfaces
     assert run.code == 0 and run.error is None
