@@ -28,6 +28,13 @@ def wake_and_command(speech_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def wake_and_fixed_reply(speech_dir: Path) -> Path:
+    """"Okay nah-boo." (pause) "What can you do?": its reply is fixed text with no numbers in it, so a test
+    that hears the reply back never depends on how speech-to-text writes the time of day."""
+    return fixtures.utterance(speech_dir, "What can you do?", pause=0.6, name="wake_pause_fixed_reply.wav")
+
+
+@pytest.fixture(scope="session")
 def wake_no_pause(speech_dir: Path) -> Path:
     """"Okay nah-boo what time is it" in one breath."""
     return fixtures.utterance(speech_dir, "what time is it", pause=0.0, name="wake_no_pause.wav")

@@ -68,13 +68,17 @@ def test_wake_then_question_gets_a_spoken_reply(fast_run: tuple[Result, Path]) -
     assert out.exists() and rms(out) > 300, "reply.wav is silent"
 
 
-def test_reply_wav_speaks_the_reply(fast_run: tuple[Result, Path]) -> None:
-    res, out = fast_run
+def test_reply_wav_speaks_the_reply(wake_and_fixed_reply: Path, tmp_path: Path) -> None:
+    """The output file holds the chime, then the reply: transcribed, it says the reply (a fixed text with no
+    numbers, so the check never depends on how speech-to-text writes the time of day)."""
+    out = tmp_path / "reply.wav"
+    res = run_cli("run", "--input", str(wake_and_fixed_reply), "--output", str(out), "--pace", "fast", "--events", "-")
+    assert res.code == 0, res.stderr
     reply = res.of_type("reply")[0]["text"]
+    assert reply.startswith("I can tell you the time"), reply
     heard = run_cli("transcribe", str(out))
     assert heard.code == 0, heard.stderr
-    # Numbers come back in other spellings ("12:00" as "1200"): compare letters and digits.
-    assert similarity(reply, heard.stdout) >= 0.6, (reply, heard.stdout)
+    assert similarity(reply, heard.stdout) >= 0.75, (reply, heard.stdout)
 
 
 def test_command_straight_after_the_wake_word_is_kept_whole(wake_no_pause: Path) -> None:
