@@ -55,6 +55,8 @@ class AudioConfig:
     output_device: str = _opt("", "Playback device: name (or part of it) or index; empty = system default.")
     input_sample_rate: int = _opt(0, "Capture rate; 0 = 16000 if the device takes it, else its default.", min=0, max=192000)
     output_sample_rate: int = _opt(0, "Playback rate; 0 = the voice's rate if the device takes it, else its default.", min=0, max=192000)
+    input_channels: int = _opt(0, "Capture channels (mixed down to mono); 0 = 1 if the device takes it, else 2 or all it has.", min=0, max=32)
+    output_channels: int = _opt(0, "Playback channels (mono copied to each); 0 = 1 if the device takes it, else 2 or all it has.", min=0, max=32)
     frame_ms: int = _opt(30, "Capture block length in milliseconds.", choices=[20, 30, 40, 60, 80])
     output_latency_ms: int = _opt(40, "Playback latency asked of the device: lower is heard sooner, too low crackles on a busy machine.", min=5, max=1000)
     volume: float = _opt(1.0, "Playback volume (0 to 1).", min=0.0, max=1.0)

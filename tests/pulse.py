@@ -123,6 +123,41 @@ class PulseServer:
         data = self._record_file.read_bytes()
         return data[: len(data) // 2 * 2]
 
+    def _pactl(self, *args: str) -> str:
+        res = self.run(["pactl", *args])
+        if res.returncode != 0:
+            raise RuntimeError(f"pactl {' '.join(args)} failed ({res.returncode}): {res.stderr.strip()}")
+        return res.stdout
+
+    def unplug(self, name: str) -> None:
+        """Remove a null sink as a USB device is pulled out: the streams on it stall, and it is gone.
+
+        PulseAudio itself would move those streams to another device (its core rescues them), where
+        they would go on; an unplugged ALSA device stops them. So they are first moved to ``limbo``,
+        a null sink that is suspended: no audio comes from it and none is taken.
+        """
+        def rows(kind: str) -> list[list[str]]:
+            return [ln.split("\t") for ln in self._pactl("list", "short", kind).splitlines()]
+
+        sink = next((r[0] for r in rows("sinks") if r[1] == name), None)
+        monitor = next((r[0] for r in rows("sources") if r[1] == f"{name}.monitor"), None)
+        for r in rows("sink-inputs"):
+            if r[1] == sink:
+                self._pactl("move-sink-input", r[0], "limbo")
+        for r in rows("source-outputs"):
+            if r[1] == monitor:
+                self._pactl("move-source-output", r[0], "limbo.monitor")
+        for r in rows("modules"):
+            if r[1] == "module-null-sink" and f"sink_name={name} " in " ".join(r[2:]) + " ":
+                self._pactl("unload-module", r[0])
+                return
+        raise RuntimeError(f"no null sink {name!r} is loaded")
+
+    def plug(self, name: str, rate: int = 16000, channels: int = 1) -> None:
+        """Add a null sink (back): the device is plugged in."""
+        self._pactl("load-module", "module-null-sink", f"sink_name={name}", f"rate={rate}",
+                    f"channels={channels}", "format=s16le", "norewinds=1")
+
     def close(self) -> None:
         if self._recorder is not None:
             with contextlib.suppress(Exception):
@@ -163,6 +198,9 @@ def pulse_server(
             f"load-module module-null-sink sink_name={sink.name} rate={sink.rate} "
             f"channels={sink.channels} format=s16le norewinds=1"
         )
+    # Where ``unplug`` parks the streams of a device it removes: suspended, so they stall.
+    lines += ["load-module module-null-sink sink_name=limbo rate=16000 channels=1 format=s16le norewinds=1",
+              "suspend-sink limbo 1"]
     lines += ["set-default-sink vspk", "set-default-source vmicsink.monitor"]
     default_pa = root / "default.pa"
     default_pa.write_text("\n".join(lines) + "\n")

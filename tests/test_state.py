@@ -80,3 +80,32 @@ def test_muted_never_times_out() -> None:
 
 def test_every_state_but_idle_and_muted_has_a_timeout() -> None:
     assert set(DEFAULT_TIMEOUTS) == set(State) - {State.IDLE, State.MUTED}
+
+
+def test_a_lost_device_holds_error_with_its_reason_until_it_is_back() -> None:
+    sm = StateMachine()
+    drive(sm, (ev.WAKE, {}, 0.0))
+    lost = {"kind": "input", "device": "vmic", "message": "capture device 'vmic' is gone", "retry_seconds": 2.0}
+    assert drive(sm, ("device_lost", lost, 1.0)) == ["error"]
+    assert sm.reason == "capture device 'vmic' is gone"
+    # Nothing else moves it, and it does not time out while the device is missing.
+    assert drive(sm, (ev.WAKE, {}, 2.0), (ev.AUDIO_STOPPED, {"turn": 1}, 3.0)) == [None, None]
+    assert sm.tick(1.0 + 10 * DEFAULT_TIMEOUTS[State.ERROR]) is None
+    assert sm.state is State.ERROR
+    assert drive(sm, ("device_restored", {"kind": "input", "device": "vmic", "lost_seconds": 9.0}, 60.0)) == ["idle"]
+    assert sm.reason is None
+    assert drive(sm, (ev.WAKE, {}, 61.0)) == ["listening"]
+
+
+def test_both_devices_lost_and_a_mute_meanwhile() -> None:
+    sm = StateMachine()
+    drive(sm, ("device_lost", {"kind": "input", "message": "mic gone"}, 0.0))
+    # The second loss changes the reason: a new state event says so.
+    assert drive(sm, ("device_lost", {"kind": "output", "message": "speaker gone"}, 1.0)) == ["error"]
+    assert sm.reason == "mic gone; speaker gone"
+    assert drive(sm, ("mute", {}, 2.0)) == [None]
+    assert drive(sm, ("device_restored", {"kind": "input"}, 3.0)) == ["error"]
+    assert sm.reason == "speaker gone"
+    # Back with both devices, it is still muted: the user asked for that.
+    assert drive(sm, ("device_restored", {"kind": "output"}, 4.0)) == ["muted"]
+    assert drive(sm, ("unmute", {}, 5.0)) == ["idle"]

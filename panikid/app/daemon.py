@@ -80,7 +80,7 @@ class Daemon(DaemonControl):
             return
         new = self.state.on_event(e.type, e.data, e.t)
         if new is not None:
-            self.bus.publish(StateChanged(state=new.value))
+            self.bus.publish(StateChanged(state=new.value, reason=self.state.reason))
             self._update_hold()
             if new is State.IDLE:
                 # A turn's buffers go back to the system, off the event loop.

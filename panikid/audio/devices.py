@@ -90,16 +90,19 @@ def _no_sound_card_reason(environ: Mapping[str, str]) -> str:
     return "; ".join(parts)
 
 
-def probe(backend: str = "sounddevice", environ: Mapping[str, str] | None = None) -> list[DeviceInfo]:
+def probe(
+    backend: str = "sounddevice", environ: Mapping[str, str] | None = None, fresh: bool = False
+) -> list[DeviceInfo]:
     """List the devices ``backend`` sees, from a child process (PortAudio may abort it).
 
+    The list is kept per environment; ``fresh`` looks again (a device may have come back).
     Raises ``NoAudioDevicesError`` when there is no device or PortAudio cannot start.
     """
     if backend not in BACKENDS:
         raise AudioDeviceError(f"unknown audio backend {backend!r}, allowed: {', '.join(BACKENDS)}")
     env = dict(os.environ if environ is None else environ)
     key = (backend, json.dumps(sorted((k, v) for k, v in env.items() if "ALSA" in k or "PULSE" in k)))
-    if key in _probed:
+    if key in _probed and not fresh:
         return _probed[key]
     root = str(Path(__file__).resolve().parent.parent)
     try:

@@ -47,7 +47,7 @@ class StateChanged(EventBody):
 
     type: ClassVar[str] = "state"
     state: str
-    reason: str | None = optional()  # why, when a state timed out back to idle
+    reason: str | None = optional()  # why: a state timed out back to idle, a device is lost (error)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,6 +204,33 @@ class TurnSummary(EventBody):
     interrupted: bool
 
 
+# ------------------------------------------------------------------ the audio devices
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceLost(EventBody):
+    """A capture or playback device failed or disappeared: the assistant is in ``error`` until it is back."""
+
+    type: ClassVar[str] = "device_lost"
+    mqtt_event: ClassVar[bool] = True
+    log_level: ClassVar[int] = logging.ERROR
+    kind: str  # input or output
+    device: str  # the configured name ("" = the system default) or the name it had
+    message: str
+    retry_seconds: float  # how often it is looked for
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceRestored(EventBody):
+    """A lost device works again (audio flows), without a restart."""
+
+    type: ClassVar[str] = "device_restored"
+    mqtt_event: ClassVar[bool] = True
+    kind: str
+    device: str  # the name of the device now open
+    lost_seconds: float  # how long it was gone
+
+
 # ------------------------------------------------------------------ what ends a turn early (or answers none)
 
 
@@ -337,8 +364,9 @@ class LlmBackendChanged(EventBody):
 
 EVENTS: dict[str, type[EventBody]] = {cls.type: cls for cls in (
     Ready, StateChanged, ConfigReloaded, Wake, CuePlayed, SpeechStarted, SpeechStopped, Transcript, IntentHandled,
-    Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, Error, Interrupted, NoSpeech, TurnAbandoned,
-    Unhandled, TimerFinished, Muted, Unmuted, Listening, VolumeChanged, WakeSensitivityChanged, LlmBackendChanged,
+    Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, DeviceLost, DeviceRestored, Error, Interrupted,
+    NoSpeech, TurnAbandoned, Unhandled, TimerFinished, Muted, Unmuted, Listening, VolumeChanged,
+    WakeSensitivityChanged, LlmBackendChanged,
 )}
 """Every event type, by name."""
 

@@ -2,7 +2,9 @@
 
 idle -> listening (wake) -> processing (end of speech) -> responding (audio)
 -> idle. ``muted`` and ``error`` sit beside them. Every non-idle state has a
-timeout that returns to idle, so the assistant can never stay stuck.
+timeout that returns to idle, so the assistant can never stay stuck, except
+``error`` while an audio device is lost (``device_lost``): that holds until the
+device is back (``device_restored``), and ``reason`` says what is missing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 from .schema import (
     AudioStarted,
     AudioStopped,
+    DeviceLost,
+    DeviceRestored,
     Error,
     Listening,
     Muted,
@@ -52,24 +56,39 @@ class StateMachine:
         self.since = 0.0
         self.muted = False
         self.turn = 0
+        self.lost: dict[str, str] = {}
+        """The lost devices ("input", "output") and what happened to them."""
+        self.reason: str | None = None
+        """Why the state is what it is, when that needs saying (a lost device)."""
 
-    def _go(self, new: State, now: float) -> State | None:
-        if new is self.state:
+    def _go(self, new: State, now: float, reason: str | None = None) -> State | None:
+        if new is self.state and reason == self.reason:
             return None
-        self.state, self.since = new, now
+        self.state, self.since, self.reason = new, now, reason
         return new
 
+    def _on_device(self, type: str, data: dict[str, Any], now: float) -> State | None:
+        kind = str(data.get("kind", "input"))
+        if type == DeviceLost.type:
+            self.lost[kind] = str(data.get("message", f"the {kind} device is gone"))
+        else:
+            self.lost.pop(kind, None)
+        if self.lost:
+            return self._go(State.ERROR, now, "; ".join(self.lost[k] for k in sorted(self.lost)))
+        return self._go(State.MUTED if self.muted else State.IDLE, now)
+
     def on_event(self, type: str, data: dict[str, Any], now: float) -> State | None:
-        """Apply an event; returns the new state when it changed."""
-        if self.muted and type not in (Muted.type, Unmuted.type):
+        """Apply an event; returns the new state (or reason) when it changed."""
+        if type in (DeviceLost.type, DeviceRestored.type):
+            return self._on_device(type, data, now)
+        if type in (Muted.type, Unmuted.type):
+            self.muted = type == Muted.type
+            if self.lost:
+                return None  # still in error; the device's return lands in muted or idle
+            return self._go(State.MUTED if self.muted else State.IDLE, now)
+        if self.muted or self.lost:
             return None
         turn = data.get("turn", 0)
-        if type == Muted.type:
-            self.muted = True
-            return self._go(State.MUTED, now)
-        if type == Unmuted.type:
-            self.muted = False
-            return self._go(State.IDLE, now)
         if type in (Wake.type, Listening.type):
             return self._go(State.LISTENING, now)
         if type == SpeechStarted.type:
@@ -93,6 +112,8 @@ class StateMachine:
 
     def tick(self, now: float) -> State | None:
         """Return to idle when the current state outlived its timeout."""
+        if self.lost:
+            return None
         limit = self.timeouts.get(self.state)
         if limit is not None and now - self.since >= limit:
             return self._go(State.IDLE, now)

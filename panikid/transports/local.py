@@ -13,6 +13,13 @@ it has been played.
 
 PortAudio is started in-process only after ``panikid.devices.probe`` ran it
 safely in a subprocess (it can abort the process on machines without audio).
+
+A device that fails once audio has flowed (unplugged, its sound server gone)
+is not the end: the transport publishes ``device_lost`` (the assistant shows
+``error`` with the reason), looks for the device again by its configured name
+every ``RETRY_SECONDS`` (``find_again``) and reopens it, then publishes
+``device_restored``. A capture device that cannot be opened at start is still
+an error the daemon exits with.
 """
 
 from __future__ import annotations
@@ -20,40 +27,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
+import time
 from collections.abc import AsyncIterator
 
-from ..audio.convert import StreamResampler, downmix, float_to_pcm16, pcm16_to_float, upmix
-from ..audio.devices import AudioDeviceError, DeviceInfo, choose_format, probe, resolve_device
+from ..audio.convert import StreamResampler, downmix, float_to_pcm16, pcm16_to_float
+from ..audio.devices import AudioDeviceError, DeviceInfo, choose_format
 from ..config import AudioConfig
 from ..events import EventBus
+from ..events.schema import DeviceLost, DeviceRestored
 from ..pipeline.frames import SAMPLE_RATE
-from .base import DRAIN_SLACK_SECONDS, InputTransport, OutputTransport
-from .local_backends import Backend, Stream, get_backend
+from .base import InputTransport
+from .local_backends import GENERATION, Backend, Stream
+from .local_common import (
+    OPEN_TIMEOUT,
+    RETRY_SECONDS,
+    STALL_SECONDS,
+    close_stream,
+    find_again,
+    lost_message,
+    open_backend,
+    pick,
+)
+from .local_output import LocalAudioOutputTransport
+
+__all__ = ["LocalAudioInputTransport", "LocalAudioOutputTransport"]
 
 log = logging.getLogger(__name__)
-
-STALL_SECONDS = 3.0
-"""Capture that delivers nothing for this long has failed (device unplugged, server gone)."""
-OPEN_TIMEOUT = 15.0
-BUFFER_SECONDS = 0.5
-"""Playback audio queued ahead of the device; ``write`` waits while more is queued."""
-
-
-def open_backend(name: str) -> Backend:
-    probe(name)  # raises a clear NoAudioDevicesError instead of letting PortAudio abort us
-    return get_backend(name)
-
-
-def _pick(backend: Backend, spec: str, kind: str) -> DeviceInfo:
-    return resolve_device(spec, kind, backend.devices())
-
-
-async def _close(stream: Stream | None) -> None:
-    if stream is None:
-        return
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(asyncio.to_thread(stream.close), OPEN_TIMEOUT)
 
 
 class LocalAudioInputTransport(InputTransport):
@@ -63,27 +62,67 @@ class LocalAudioInputTransport(InputTransport):
         config = config or AudioConfig()
         super().__init__(frame_ms=config.frame_ms, name="LocalAudioInput")
         self.config = config
-        self.required_channels = channels
+        self.required_channels = channels or self.config.input_channels
         self.backend: Backend | None = None
         self.device: DeviceInfo | None = None
         self.rate = SAMPLE_RATE
         self.channels = 1
         self.overflows = 0
         self.blocks = 0
+        self.reopened = 0
 
     async def setup(self, events: EventBus) -> None:
         await super().setup(events)
         self.backend = await asyncio.to_thread(open_backend, self.config.backend)
-        self.device = await asyncio.to_thread(_pick, self.backend, self.config.input_device, "input")
-        dev, backend = self.device, self.backend
+        device = await asyncio.to_thread(pick, self.backend, self.config.input_device, "input")
+        await self._use(device)
+
+    async def _use(self, dev: DeviceInfo) -> None:
+        backend = self.backend
+        assert backend is not None
         self.rate, self.channels = await asyncio.to_thread(
             choose_format, dev, "input",
             lambda rate, ch: backend.supports(dev.index, "input", rate, ch),
             SAMPLE_RATE, self.config.input_sample_rate, self.required_channels,
         )
+        self.device = dev
         log.info("capture from %r at %d Hz, %d channel(s)", dev.name, self.rate, self.channels)
 
     async def read_audio(self) -> AsyncIterator[bytes]:
+        """Audio from the device; a device lost after audio flowed is looked for and reopened."""
+        lost_at: float | None = None
+        flowed = False
+        while True:
+            try:
+                async for chunk in self._capture():
+                    if lost_at is not None:
+                        assert self.device is not None
+                        self.reopened += 1
+                        log.warning("capture device %r is back", self.device.name)
+                        self.events.publish(DeviceRestored(kind="input", device=self.device.name,
+                                                           lost_seconds=round(time.monotonic() - lost_at, 1)))
+                        lost_at = None
+                    flowed = True
+                    yield chunk
+                # PortAudio restarted under the stream: the device's index may have changed.
+            except AudioDeviceError as exc:
+                if not flowed:
+                    raise  # never worked: the daemon says so and exits
+                if lost_at is None:
+                    lost_at = time.monotonic()
+                    name = self.device.name if self.device else self.config.input_device
+                    self.events.publish(DeviceLost(kind="input", device=name, retry_seconds=RETRY_SECONDS,
+                                                   message=lost_message("input", name, exc)))
+                await asyncio.sleep(RETRY_SECONDS)
+            assert self.backend is not None
+            try:
+                await self._use(await asyncio.to_thread(find_again, self.backend, self.config.input_device,
+                                                        "input"))
+            except AudioDeviceError as exc:
+                log.debug("capture device still missing: %s", exc)
+
+    async def _capture(self) -> AsyncIterator[bytes]:
+        """One capture stream, from opening to its failure (an ``AudioDeviceError``)."""
         assert self.backend is not None and self.device is not None
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=256)
@@ -119,180 +158,19 @@ class LocalAudioInputTransport(InputTransport):
         try:
             assert stream is not None
             await asyncio.to_thread(stream.start)
+            quiet_since = time.monotonic()
             while True:
                 try:
-                    chunk = await asyncio.wait_for(queue.get(), STALL_SECONDS + stream.latency)
+                    chunk = await asyncio.wait_for(queue.get(), 0.5)
                 except TimeoutError:
-                    raise AudioDeviceError(
-                        f"capture device {dev.name!r} delivered no audio for {STALL_SECONDS:.0f} s"
-                    ) from None
+                    if stream.generation != GENERATION[0]:
+                        return  # PortAudio restarted for the other device: reopen at once
+                    if time.monotonic() - quiet_since > STALL_SECONDS + stream.latency:
+                        raise AudioDeviceError(f"it delivered no audio for {STALL_SECONDS:.0f} s: "
+                                               "unplugged, or its sound server stopped") from None
+                    continue
+                quiet_since = time.monotonic()
                 if chunk:
                     yield chunk
         finally:
-            await _close(stream)
-
-
-class _PlaybackBuffer:
-    """Bytes waiting for the device, shared with PortAudio's callback thread."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._data = bytearray()
-        self._lock = threading.Lock()
-        self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Event, int] | None = None
-
-    @property
-    def level(self) -> int:
-        with self._lock:
-            return len(self._data)
-
-    def put(self, data: bytes) -> int:
-        """Add as much of ``data`` as fits; returns how many bytes were taken."""
-        with self._lock:
-            n = max(0, min(len(data), self.max_bytes - len(self._data)))
-            self._data += data[:n]
-            return n
-
-    def take(self, nbytes: int) -> bytes:  # PortAudio's thread
-        with self._lock:
-            out = bytes(self._data[:nbytes])
-            del self._data[:nbytes]
-            waiter = self._waiter
-            if waiter is not None and len(self._data) <= waiter[2]:
-                self._waiter = None
-                waiter[0].call_soon_threadsafe(waiter[1].set)
-        return out + bytes(nbytes - len(out))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-            if self._waiter is not None:
-                self._waiter[0].call_soon_threadsafe(self._waiter[1].set)
-                self._waiter = None
-
-    async def wait_below(self, level: int, deadline: float) -> bool:
-        """Wait until at most ``level`` bytes are queued; False after ``deadline`` seconds."""
-        event = asyncio.Event()
-        with self._lock:
-            if len(self._data) <= level:
-                return True
-            self._waiter = (asyncio.get_running_loop(), event, level)
-        try:
-            await asyncio.wait_for(event.wait(), deadline)
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            with self._lock:
-                if self._waiter is not None and self._waiter[1] is event:
-                    self._waiter = None
-
-
-class LocalAudioOutputTransport(OutputTransport):
-    """The speaker: plays OutputAudioFrames on a local device."""
-
-    def __init__(
-        self, config: AudioConfig | None = None, channels: int = 0, voice_sample_rate: int = 22050
-    ) -> None:
-        super().__init__(name="LocalAudioOutput")
-        self.config = config or AudioConfig()
-        self.volume = self.config.volume
-        self.required_channels = channels
-        self.voice_sample_rate = voice_sample_rate
-        self.backend: Backend | None = None
-        self.device: DeviceInfo | None = None
-        self.rate = voice_sample_rate
-        self.channels = 1
-        self.stream: Stream | None = None
-        self.buffer = _PlaybackBuffer(1)
-        self._resamplers: dict[int, StreamResampler] = {}
-        self._unplayed = False  # audio was written since the last drain
-        self._late_reported = 0  # underflows already logged
-
-    async def setup(self, events: EventBus) -> None:
-        await super().setup(events)
-        self.backend = await asyncio.to_thread(open_backend, self.config.backend)
-        self.device = await asyncio.to_thread(_pick, self.backend, self.config.output_device, "output")
-        dev, backend = self.device, self.backend
-        self.rate, self.channels = await asyncio.to_thread(
-            choose_format, dev, "output",
-            lambda rate, ch: backend.supports(dev.index, "output", rate, ch),
-            self.voice_sample_rate, self.config.output_sample_rate, self.required_channels,
-        )
-        self.buffer = _PlaybackBuffer(int(self.rate * BUFFER_SECONDS) * 2 * self.channels)
-        blocksize = max(1, round(self.rate * 0.02))
-        try:
-            self.stream = await asyncio.wait_for(
-                asyncio.to_thread(
-                    backend.open_output, dev.index, self.rate, self.channels, blocksize,
-                    self.config.output_latency_ms / 1000,
-                    self.buffer.take,
-                ),
-                OPEN_TIMEOUT,
-            )
-            await asyncio.to_thread(self.stream.start)
-        except Exception as exc:
-            await _close(self.stream)
-            self.stream = None
-            raise AudioDeviceError(f"cannot open playback device {dev.index} ({dev.name!r}): {exc}") from exc
-        log.info("play on %r at %d Hz, %d channel(s), latency %.0f ms", dev.name, self.rate, self.channels,
-                 self.stream.latency * 1000)
-
-    def _convert(self, pcm: bytes, sample_rate: int, last: bool = False) -> bytes:
-        x = pcm16_to_float(pcm)  # volume was applied by OutputTransport
-        if sample_rate != self.rate:
-            rs = self._resamplers.get(sample_rate)
-            if rs is None:
-                rs = self._resamplers[sample_rate] = StreamResampler(sample_rate, self.rate)
-            x = rs.process(x, last=last)
-        return float_to_pcm16(upmix(x, self.channels))
-
-    async def _enqueue(self, data: bytes) -> None:
-        frame = 2 * self.channels
-        while data:
-            n = self.buffer.put(data)
-            n -= n % frame
-            data = data[n:]
-            if data and not await self.buffer.wait_below(
-                self.buffer.max_bytes // 2, BUFFER_SECONDS + DRAIN_SLACK_SECONDS
-            ):
-                name = self.device.name if self.device else "?"
-                raise AudioDeviceError(f"playback device {name!r} stopped taking audio")
-
-    async def write(self, pcm: bytes, sample_rate: int) -> None:
-        if self.stream is None:
-            raise AudioDeviceError("the playback device is not open")
-        self._unplayed = True
-        await self._enqueue(self._convert(pcm, sample_rate))
-
-    async def drain(self) -> None:
-        if self.stream is None or not self._unplayed:
-            return
-        self._unplayed = False
-        late = self.stream.late[0]
-        if late > self._late_reported:
-            log.warning("playback: the device ran dry %d time(s) during this reply (audio.output_latency_ms "
-                        "is %d; raise it if replies crackle)", late - self._late_reported,
-                        self.config.output_latency_ms)
-            self._late_reported = late
-        for rate in list(self._resamplers):
-            tail = self._convert(b"", rate, last=True)
-            if tail:
-                await self._enqueue(tail)
-        queued = self.buffer.level / 2 / self.channels / self.rate
-        if await self.buffer.wait_below(0, queued + DRAIN_SLACK_SECONDS):
-            # What is in the device's own buffer still has to come out of the speaker.
-            await asyncio.sleep(self.stream.latency)
-        else:
-            log.warning("playback did not drain within %.1f s", queued + DRAIN_SLACK_SECONDS)
-
-    def abort(self) -> None:
-        self._unplayed = False
-        self.buffer.clear()
-        for rs in self._resamplers.values():
-            rs.reset()
-
-    async def cleanup(self) -> None:
-        stream, self.stream = self.stream, None
-        await _close(stream)
-        await super().cleanup()
+            await close_stream(stream)

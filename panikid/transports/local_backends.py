@@ -5,7 +5,14 @@ the process when it starts (see panikid.devices), so nothing imports them at
 module import time, and the daemon probes in a subprocess before it does.
 
 Streams are callback streams: capture callbacks receive raw s16le bytes of
-one block; playback callbacks are asked for exactly ``nbytes`` bytes.
+one block; playback callbacks are asked for exactly ``nbytes`` bytes. Each
+stream counts its callbacks (``calls``): a stream whose count stops moving has
+lost its device.
+
+PortAudio reads the device list once, when it starts. ``refresh`` restarts it
+to see devices that appeared since (a USB microphone plugged back into another
+port); that closes every stream open in this process, so ``GENERATION`` counts
+the restarts and a transport whose stream is older reopens it.
 """
 
 from __future__ import annotations
@@ -20,10 +27,18 @@ InputCallback = Callable[[bytes], None]
 OutputCallback = Callable[[int], bytes]
 
 
+GENERATION = [0]
+"""How often PortAudio was restarted in this process (``Backend.refresh``)."""
+
+
 class Stream(Protocol):
     latency: float
     late: list[int]
     """[n]: how often the device wanted audio before it was handed over (a glitch heard)."""
+    calls: list[int]
+    """[n]: how often the device called back; it stops moving when the device is gone."""
+    generation: int
+    """``GENERATION`` when it was opened: an older stream was closed by a refresh."""
 
     def start(self) -> None: ...
     def close(self) -> None: ...
@@ -33,6 +48,7 @@ class Backend(Protocol):
     name: str
 
     def devices(self) -> list[DeviceInfo]: ...
+    def refresh(self) -> None: ...
     def supports(self, index: int, kind: str, rate: int, channels: int) -> bool: ...
     def open_input(
         self, index: int, rate: int, channels: int, blocksize: int, callback: InputCallback
@@ -43,16 +59,20 @@ class Backend(Protocol):
 
 
 class _SdStream:
-    def __init__(self, stream: Any, late: list[int]) -> None:
+    def __init__(self, stream: Any, late: list[int], calls: list[int]) -> None:
         self._stream = stream
         lat = stream.latency
         self.latency = float(lat if isinstance(lat, (int, float)) else max(lat))
         self.late = late
+        self.calls = calls
+        self.generation = GENERATION[0]
 
     def start(self) -> None:
         self._stream.start()
 
     def close(self) -> None:
+        if self.generation != GENERATION[0]:
+            return  # PortAudio's restart closed it already: its handle is gone
         try:
             self._stream.abort(ignore_errors=True)
         finally:
@@ -64,6 +84,11 @@ class SoundDeviceBackend:
 
     def __init__(self) -> None:
         self.sd: Any = importlib.import_module("sounddevice")
+
+    def refresh(self) -> None:
+        self.sd._terminate()
+        self.sd._initialize()
+        GENERATION[0] += 1
 
     def devices(self) -> list[DeviceInfo]:
         sd = self.sd
@@ -98,7 +123,10 @@ class SoundDeviceBackend:
     def open_input(
         self, index: int, rate: int, channels: int, blocksize: int, callback: InputCallback
     ) -> Stream:
+        calls = [0]
+
         def cb(indata: Any, frames: int, time: Any, status: Any) -> None:
+            calls[0] += 1
             callback(bytes(indata))
 
         return _SdStream(
@@ -106,15 +134,16 @@ class SoundDeviceBackend:
                 samplerate=rate, blocksize=blocksize, device=index, channels=channels,
                 dtype="int16", latency="high", callback=cb,
             ),
-            [0],
+            [0], calls,
         )
 
     def open_output(
         self, index: int, rate: int, channels: int, blocksize: int, latency: float, callback: OutputCallback
     ) -> Stream:
-        late = [0]
+        late, calls = [0], [0]
 
         def cb(outdata: Any, frames: int, time: Any, status: Any) -> None:
+            calls[0] += 1
             if status.output_underflow:
                 late[0] += 1
             outdata[:] = callback(len(outdata))
@@ -124,21 +153,25 @@ class SoundDeviceBackend:
                 samplerate=rate, blocksize=blocksize, device=index, channels=channels,
                 dtype="int16", latency=latency, callback=cb,
             ),
-            late,
+            late, calls,
         )
 
 
 class _PaStream:
-    def __init__(self, pa: Any, stream: Any, latency: float, late: list[int] | None = None) -> None:
+    def __init__(self, pa: Any, stream: Any, latency: float, calls: list[int], late: list[int] | None = None) -> None:
         self._pa = pa
         self._stream = stream
         self.latency = latency
         self.late = late if late is not None else [0]
+        self.calls = calls
+        self.generation = GENERATION[0]
 
     def start(self) -> None:
         self._stream.start_stream()
 
     def close(self) -> None:
+        if self.generation != GENERATION[0]:
+            return  # PortAudio's restart closed it already: its handle is gone
         self._stream.stop_stream()
         self._stream.close()
 
@@ -149,6 +182,11 @@ class PyAudioBackend:
     def __init__(self) -> None:
         self.pyaudio: Any = importlib.import_module("pyaudio")
         self.pa: Any = self.pyaudio.PyAudio()
+
+    def refresh(self) -> None:
+        self.pa.terminate()
+        self.pa = self.pyaudio.PyAudio()
+        GENERATION[0] += 1
 
     def devices(self) -> list[DeviceInfo]:
         pa = self.pa
@@ -193,8 +231,10 @@ class PyAudioBackend:
         self, index: int, rate: int, channels: int, blocksize: int, callback: InputCallback
     ) -> Stream:
         cont = self.pyaudio.paContinue
+        calls = [0]
 
         def cb(in_data: bytes, frame_count: int, time_info: Any, status: int) -> tuple[None, int]:
+            calls[0] += 1
             callback(in_data)
             return None, cont
 
@@ -202,16 +242,17 @@ class PyAudioBackend:
             format=self.pyaudio.paInt16, channels=channels, rate=rate, input=True,
             input_device_index=index, frames_per_buffer=blocksize, stream_callback=cb, start=False,
         )
-        return _PaStream(self.pa, stream, float(stream.get_input_latency()))
+        return _PaStream(self.pa, stream, float(stream.get_input_latency()), calls)
 
     def open_output(
         self, index: int, rate: int, channels: int, blocksize: int, latency: float, callback: OutputCallback
     ) -> Stream:
         cont, underflow = self.pyaudio.paContinue, self.pyaudio.paOutputUnderflow
         frame_bytes = 2 * channels
-        late = [0]
+        late, calls = [0], [0]
 
         def cb(in_data: Any, frame_count: int, time_info: Any, status: int) -> tuple[bytes, int]:
+            calls[0] += 1
             if status & underflow:
                 late[0] += 1
             return callback(frame_count * frame_bytes), cont
@@ -221,7 +262,7 @@ class PyAudioBackend:
             format=self.pyaudio.paInt16, channels=channels, rate=rate, output=True,
             output_device_index=index, frames_per_buffer=blocksize, stream_callback=cb, start=False,
         )
-        return _PaStream(self.pa, stream, float(stream.get_output_latency()), late)
+        return _PaStream(self.pa, stream, float(stream.get_output_latency()), calls, late)
 
 
 def get_backend(name: str) -> Backend:
