@@ -72,6 +72,16 @@ class WakeConfig:
 
 
 @dataclass(frozen=True)
+class FrontendConfig:
+    high_pass: bool = _opt(True, "Microphone: filter out rumble and hum below ~80 Hz (WebRTC's high-pass filter).")
+    noise_suppression: bool = _opt(False, "Microphone: suppress steady background noise (WebRTC NS) before the wake word, the VAD and speech-to-text.")
+    noise_suppression_level: int = _opt(1, "How strongly noise is suppressed: 0 to 3 (6, 12, 18, 21 dB).", min=0, max=3)
+    auto_gain: bool = _opt(False, "Microphone: automatic gain control (WebRTC AGC2) for a quiet or distant speaker.")
+    normalize_output: bool = _opt(True, "Replies: bring speech to a steady loudness (output_level_dbfs) whatever the voice model.")
+    output_level_dbfs: float = _opt(-20.0, "Replies: loudness of speech after normalization, in dBFS (RMS of voiced audio).", min=-40.0, max=-6.0)
+
+
+@dataclass(frozen=True)
 class VadConfig:
     engine: str = _opt("webrtc", "Voice activity detector.", choices=["webrtc", "silero"])
     aggressiveness: int = _opt(2, "webrtc: how aggressively non-speech is filtered out (0 to 3).", min=0, max=3)
@@ -223,6 +233,7 @@ class ModelsConfig:
 class Config:
     general: GeneralConfig = field(default_factory=GeneralConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
     wake: WakeConfig = field(default_factory=WakeConfig)
     vad: VadConfig = field(default_factory=VadConfig)
     turn: TurnConfig = field(default_factory=TurnConfig)

@@ -1,6 +1,9 @@
 """Pipeline assembly: which transports and processors a configuration and the CLI options ask for.
 
-    pipeline = Pipeline([input, wake, turn, stt, assistant, cues, sentences, tts, output])
+    pipeline = Pipeline([input, wake, turn, stt, assistant, cues, sentences, tts, leveler, output])
+
+The audio front end: the input carries the microphone's filter (``frontend.*``: high-pass, noise
+suppression, gain control), and ``leveler`` is there when ``frontend.normalize_output`` is on.
 
 Everything a processor needs is given to it here, at construction; what changes later (a command, a
 reload) reaches it as an ``UpdateSettingsFrame``, for the keys it declares in ``settings_keys``.
@@ -20,6 +23,7 @@ from ..brains.intents import Action, ActionSink, IntentHandler
 from ..brains.processor import AssistantProcessor
 from ..brains.timers import TimerTable
 from ..config import Config
+from ..frontend.processors import ReplyLeveler, microphone_filter
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.runner import Pipeline
 from ..service.testhook import StallHook
@@ -79,6 +83,7 @@ def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
         CuePlayer(wake_cue, comps.cues.get("end"), comps.cues.get("error"), cfg.cues.not_understood),
         SentenceAggregator(),
         TTSProcessor(comps.tts),
+        *([ReplyLeveler(cfg.frontend.output_level_dbfs)] if cfg.frontend.normalize_output else []),
         transport_out,
     ])
 
@@ -93,11 +98,12 @@ def make_transports(
     tout: FrameProcessor
     if opts.input_wav:
         tin = file_tp.FileInputTransport(opts.input_wav, pace=opts.pace, frame_ms=cfg.audio.frame_ms,
-                                         hold=hold if opts.pace == "fast" else None)
+                                         hold=hold if opts.pace == "fast" else None,
+                                         audio_filter=microphone_filter(cfg.frontend))
     else:
         from ..transports import local
 
-        tin = local.LocalAudioInputTransport(cfg.audio)
+        tin = local.LocalAudioInputTransport(cfg.audio, audio_filter=microphone_filter(cfg.frontend))
     if opts.output_wav:
         tout = file_tp.FileOutputTransport(opts.output_wav, pace=opts.pace, sample_rate=voice_rate)
     elif opts.input_wav:

@@ -6,6 +6,12 @@ s16le in chunks of any size), cuts it into ``InputAudioFrame``s of exactly
 ``frame_ms`` (the last one padded with silence) whose ``t`` counts samples,
 and ends with one ``EndFrame`` when the source is exhausted.
 
+An input may carry an ``audio_filter`` (the audio front end: high-pass, noise
+suppression, gain control; :class:`panikid.audio.frontend.InputCleaner`): each
+frame passes through it before anything else hears it. It sits in the
+transport, as Pipecat's ``audio_in_filter`` does, so it adds no queue and no
+hop, and a fast-paced file is still held back by the first stage that listens.
+
 ``OutputTransport`` is the tail: it plays ``OutputAudioFrame``s through
 ``write``/``drain``/``abort`` and publishes ``audio_started``,
 ``audio_stopped`` and ``interrupted``. Every frame is passed on, so the
@@ -18,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from ..audio.chunker import Chunker
 from ..audio.convert import apply_volume
@@ -45,13 +51,23 @@ DRAIN_SLACK_SECONDS = 5.0
 """How much longer than the queued audio a drain may take before it is given up."""
 
 
+class AudioFilter(Protocol):
+    """Changes 16 kHz mono s16le audio, block by block, keeping its length for whole 10 ms blocks."""
+
+    def process(self, pcm: bytes) -> bytes: ...
+
+
 class InputTransport(FrameProcessor):
     """Base of microphone-like inputs. Subclasses implement ``read_audio``."""
 
-    def __init__(self, frame_ms: int = 30, name: str | None = None) -> None:
+    def __init__(self, frame_ms: int = 30, name: str | None = None, audio_filter: AudioFilter | None = None) -> None:
         super().__init__(name)
+        self.audio_filter = audio_filter
         if frame_ms <= 0 or SAMPLE_RATE * frame_ms % 1000:
             raise ValueError(f"frame_ms must be a positive whole number of samples at 16 kHz, got {frame_ms}")
+        if audio_filter is not None and frame_ms % 10:
+            raise ValueError(f"the audio front end works in 10 ms steps: frame_ms must be a multiple of 10, "
+                             f"got {frame_ms}")
         self.frame_ms = frame_ms
         self.frame_bytes = SAMPLE_RATE * frame_ms // 1000 * 2
         self.samples_delivered = 0
@@ -85,6 +101,8 @@ class InputTransport(FrameProcessor):
             self.deliver(EndFrame())
 
     def _deliver_audio(self, pcm: bytes) -> None:
+        if self.audio_filter is not None:
+            pcm = self.audio_filter.process(pcm)  # whole 10 ms steps: as long as it came
         t = self.samples_delivered / SAMPLE_RATE
         self.samples_delivered += len(pcm) // 2
         self.deliver(InputAudioFrame(pcm=pcm, t=t))

@@ -23,7 +23,7 @@ from ..audio.convert import StreamResampler
 from ..audio.wav import WavInfo, WavWriter, read_wav
 from ..events import EventBus
 from ..pipeline.frames import SAMPLE_RATE
-from .base import InputTransport, OutputTransport
+from .base import AudioFilter, InputTransport, OutputTransport
 
 PACES = ("realtime", "fast")
 PIECE_SECONDS = 0.02
@@ -44,8 +44,8 @@ class FileInputTransport(InputTransport):
     """Reads a WAV file (any common format, converted to 16 kHz mono) as the microphone."""
 
     def __init__(self, path: str | os.PathLike[str], pace: str = "realtime", frame_ms: int = 30,
-                 hold: asyncio.Event | None = None) -> None:
-        super().__init__(frame_ms=frame_ms, name="FileInput")
+                 hold: asyncio.Event | None = None, audio_filter: AudioFilter | None = None) -> None:
+        super().__init__(frame_ms=frame_ms, name="FileInput", audio_filter=audio_filter)
         self.path = Path(path)
         self.pace = _check_pace(pace)
         self.pcm = b""

@@ -36,7 +36,7 @@ from ..config import AudioConfig
 from ..events import EventBus
 from ..events.schema import DeviceLost, DeviceRestored
 from ..pipeline.frames import SAMPLE_RATE
-from .base import InputTransport
+from .base import AudioFilter, InputTransport
 from .local_backends import GENERATION, Backend, Stream
 from .local_common import (
     OPEN_TIMEOUT,
@@ -58,9 +58,10 @@ log = logging.getLogger(__name__)
 class LocalAudioInputTransport(InputTransport):
     """The microphone: 16 kHz mono frames of ``frame_ms``, whatever the device does."""
 
-    def __init__(self, config: AudioConfig | None = None, channels: int = 0) -> None:
+    def __init__(self, config: AudioConfig | None = None, channels: int = 0,
+                 audio_filter: AudioFilter | None = None) -> None:
         config = config or AudioConfig()
-        super().__init__(frame_ms=config.frame_ms, name="LocalAudioInput")
+        super().__init__(frame_ms=config.frame_ms, name="LocalAudioInput", audio_filter=audio_filter)
         self.config = config
         self.required_channels = channels or self.config.input_channels
         self.backend: Backend | None = None
