@@ -20,12 +20,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import __version__
 from .app.components import Components, load_all
+from .audio.frontend import CleanerSettings, InputCleaner
 from .brains.processor import AssistantProcessor
 from .config import Config
 from .devtools import fixtures
 from .events.schema import Ready, TurnSummary
+from .frontend.processors import cleaner_settings
 from .pipeline.frames import SAMPLE_RATE
 from .text.sentences import split_sentences
 
@@ -222,6 +226,33 @@ def _tts(comps: Components, replies: list[str]) -> list[float]:
     return out
 
 
+FRONTEND_SETTINGS = {
+    "high-pass": CleanerSettings(high_pass=True),
+    "high-pass + noise suppression": CleanerSettings(high_pass=True, noise_suppression=True),
+    "high-pass + noise suppression + AGC2": CleanerSettings(high_pass=True, noise_suppression=True, auto_gain=True),
+}
+
+
+def _frontend_cost(speech: Path, frame_ms: int, seconds: float = 20.0) -> dict[str, dict[str, float]]:
+    """Per setting: the median time per capture frame (us) and the share of one core it takes."""
+    pcm = fixtures.read_pcm(speech)
+    noisy = (np.resize(pcm, int(seconds * SAMPLE_RATE)).astype(np.float64)
+             + np.random.default_rng(3).normal(0, 300, int(seconds * SAMPLE_RATE)))
+    data = np.clip(noisy, -32768, 32767).astype("<i2").tobytes()
+    step = SAMPLE_RATE * frame_ms // 1000 * 2
+    out = {}
+    for name, settings in FRONTEND_SETTINGS.items():
+        cleaner = InputCleaner(settings)
+        times = []
+        for i in range(0, len(data) - step + 1, step):
+            t0 = time.perf_counter()
+            cleaner.process(data[i:i + step])
+            times.append(time.perf_counter() - t0)
+        out[name] = {"us_per_frame": round(statistics.median(times) * 1e6, 1),
+                     "percent_of_one_core": round(100 * sum(times) / seconds, 2)}
+    return out
+
+
 def measure(cfg: Config, turns: int = 5, idle_seconds: float = 10.0) -> dict[str, Any]:
     """Voice turns, idle CPU and peak RSS of a real ``panikid run`` process; per-stage figures in-process."""
     cfg_path = Path(cfg.source) if cfg.source != "built-in defaults" else None
@@ -251,6 +282,8 @@ def measure(cfg: Config, turns: int = 5, idle_seconds: float = 10.0) -> dict[str
         tts = _tts(comps, replies)
         _progress("measuring the fallback from a dead cloud")
         dead = _dead_cloud(cfg, comps)
+        _progress("measuring the audio front end")
+        frontend = _frontend_cost(commands[0], cfg.audio.frame_ms)
     eos = [t["eos_to_first_audio_ms"] for t in voice if t.get("eos_to_first_audio_ms") is not None]
     felt = [t["speech_end_to_first_audio_ms"] for t in voice if t.get("speech_end_to_first_audio_ms") is not None]
     return {
@@ -284,6 +317,8 @@ def measure(cfg: Config, turns: int = 5, idle_seconds: float = 10.0) -> dict[str
         "dead_cloud_to_local_first_words_ms": _stats(dead),
         "cloud_connect_deadline_s": cfg.cloud.connect_seconds,
         "idle_cpu_percent_of_one_core": idle,
+        "frontend": {"frame_ms": cfg.audio.frame_ms, "configured": cleaner_settings(cfg.frontend).describe(),
+                     "cost": frontend},
         "peak_rss_mb": round(peak_rss_mb, 1),
     }
 
@@ -313,7 +348,10 @@ def format_table(r: dict[str, Any]) -> str:
         ("TTS time to first audio", ms("tts_first_audio_ms")),
         (f"dead cloud -> local first words (connect deadline {r['cloud_connect_deadline_s']} s)",
          ms("dead_cloud_to_local_first_words_ms")),
-        ("idle CPU (wake word listening)", f"{r['idle_cpu_percent_of_one_core']} % of one core"),
+        (f"idle CPU (wake word listening; front end: {r['frontend']['configured']})",
+         f"{r['idle_cpu_percent_of_one_core']} % of one core"),
+        *[(f"front end: {name}", f"{c['us_per_frame']} us per {r['frontend']['frame_ms']} ms frame, "
+           f"{c['percent_of_one_core']} % of one core") for name, c in r["frontend"]["cost"].items()],
         ("peak RSS of the daemon", f"{r['peak_rss_mb']} MB"),
     ]
     width = max(len(k) for k, _ in rows)

@@ -237,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = add("eval", cmd_eval, "measure wake rate, turn success, WER and false wakes on a generated corpus")
     e.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
-    e.add_argument("--slice", choices=["ci", "full"], default="full",
-                   help="ci: a few minutes; full (default): a rate for every pause and noise condition")
+    e.add_argument("--slice", choices=["ci", "noise", "full"], default="full",
+                   help="ci: a few minutes; noise: clean, 10 and 5 dB SNR at two pauses (for the audio "
+                        "front end); full (default): a rate for every pause and noise condition")
     e.add_argument("--pace", choices=["fast", "realtime"], default="fast",
                    help="fast (default) reads the audio as fast as the daemon takes it; realtime gives "
                         "meaningful latency figures and takes as long as the audio (ci: about 6 minutes)")

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from daemons import DaemonProcess, run_cli
 from helpers import similarity
-from pulse import PulseServer, pulse_server
+from pulse import ExtraSink, PulseServer, pulse_server
+
+from panikid.audio.convert import float_to_pcm16, pcm16_to_float, resample
 
 pytestmark = pytest.mark.audio
 
@@ -54,6 +56,40 @@ def test_voice_loop_through_portaudio(pulse: PulseServer, wake_and_fixed_reply: 
     assert np.abs(samples).max() > 1000, "nothing reached the speaker"
     heard = components.stt.transcribe_recording(heard_pcm)
     assert similarity(reply, heard) >= 0.75, (reply, heard)
+
+
+def test_a_48k_stereo_microphone_and_a_44k_stereo_speaker(tmp_path: Path, wake_and_fixed_reply: Path,
+                                                           components) -> None:
+    """Devices chosen by name and opened in their own formats (as a USB microphone and a HAT may need):
+    panikid converts 48 kHz stereo to 16 kHz mono and the voice's 22.05 kHz to 44.1 kHz stereo itself."""
+    sinks = [ExtraSink("mic48", 48000, 2), ExtraSink("spk44", 44100, 2)]
+    alsa = 'pcm.usbmic { type pulse; device "mic48.monitor" }\npcm.usbspk { type pulse; device "spk44" }\n'
+    with pulse_server(tmp_path / "pulse", extra_sinks=sinks, extra_alsa=alsa) as server:
+        env = {**server.env, "PANIKID_AUDIO_INPUT_DEVICE": "usbmic", "PANIKID_AUDIO_INPUT_SAMPLE_RATE": "48000",
+               "PANIKID_AUDIO_INPUT_CHANNELS": "2", "PANIKID_AUDIO_OUTPUT_DEVICE": "usbspk",
+               "PANIKID_AUDIO_OUTPUT_SAMPLE_RATE": "44100", "PANIKID_AUDIO_OUTPUT_CHANNELS": "2"}
+        daemon = DaemonProcess(env=env)
+        try:
+            ready = daemon.wait_event("ready", timeout=120)
+            server.start_recording("spk44.monitor", 44100, 2)
+            server.play(wake_and_fixed_reply, device="mic48")
+            heard_event = daemon.wait_event("transcript", timeout=60, after=ready)
+            reply = daemon.wait_event("reply", timeout=60, after=heard_event)
+            daemon.wait_event("audio_stopped", timeout=120, after=reply)
+            time.sleep(0.3)
+            recorded = server.stop_recording()
+            code = daemon.stop(timeout=10)
+        finally:
+            if daemon.proc.poll() is None:
+                daemon.proc.kill()
+    assert "capture from 'usbmic' at 48000 Hz, 2 channel(s)" in daemon.stderr
+    assert "play on 'usbspk' at 44100 Hz, 2 channel(s)" in daemon.stderr
+    assert "what can you do" in heard_event["text"].lower() and code == 0
+    stereo = pcm16_to_float(recorded, 2)
+    assert np.allclose(stereo[:, 0], stereo[:, 1], atol=1 / 16384)  # the same voice on both channels
+    heard_pcm = float_to_pcm16(resample(stereo[:, 0], 44100, 16000))
+    heard = components.stt.transcribe_recording(heard_pcm)
+    assert similarity(reply["text"], heard) >= 0.75, (reply["text"], heard)
 
 
 def test_unknown_device_name_is_a_clear_error(pulse: PulseServer) -> None:

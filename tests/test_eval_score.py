@@ -241,6 +241,18 @@ def test_full_plan_has_a_cell_for_every_pause_and_condition() -> None:
     assert make_plan("full").key() == plan.key() != make_plan("ci").key()
 
 
+def test_noise_plan_is_the_same_speech_clean_and_at_10_and_5_db() -> None:
+    plan = make_plan("noise")
+    labels = {"clean", "pink 10 dB", "pink 5 dB", "babble 10 dB", "babble 5 dB"}
+    assert {i.condition.label for i in plan.items} == labels and {i.pause for i in plan.items} == {0.3, 1.0}
+    by_speech: dict[str, set[str]] = {}
+    for item in plan.items:
+        by_speech.setdefault(item.id.rsplit("-", 1)[0], set()).add(item.condition.label)
+    assert len(by_speech) == 32 and all(conds == labels for conds in by_speech.values())
+    assert any(n.kind == "babble" for n in plan.negatives) and any(n.kind == "speech" for n in plan.negatives)
+    assert make_plan("noise").key() == plan.key() not in (make_plan("ci").key(), make_plan("full").key())
+
+
 def test_ci_plan_holds_every_pause_clean() -> None:
     plan = make_plan("ci")
     assert {i.pause for i in plan.items if i.condition.noise == "clean"} == set(PAUSES)

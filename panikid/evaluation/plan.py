@@ -3,7 +3,9 @@
 Pure and deterministic: the same slice name gives the same plan, and the plan
 (with the generator version) names the cached corpus. In the ``full`` slice
 every spoken item is heard in every condition (clean, pink and babble noise at
-20, 10 and 5 dB SNR), so conditions are compared on the same speech.
+20, 10 and 5 dB SNR), so conditions are compared on the same speech. The
+``noise`` slice is the part of it that tells the audio front end's settings
+apart: clean and 10 and 5 dB SNR, two pauses, in a fifth of the time.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from .voices import Voice, espeak_voices, piper_voices
 PAUSES = (0.0, 0.3, 0.6, 0.8, 1.0, 1.5, 2.0)
 NOISES = ("pink", "babble")
 SNRS = (20, 10, 5)
-SLICES = ("ci", "full")
+SLICES = ("ci", "noise", "full")
 SEED = 20240611
 
 
@@ -90,7 +92,8 @@ def _by_group(voices: list[Voice]) -> dict[str, list[Voice]]:
     return groups
 
 
-def _full_items(rng: random.Random, per_pause: int) -> list[ItemSpec]:
+def _full_items(rng: random.Random, per_pause: int, pauses: tuple[float, ...] = PAUSES,
+                conditions: tuple[Condition, ...] = CONDITIONS) -> list[ItemSpec]:
     """``per_pause`` spoken items per pause, each in every condition; voices and commands cycled."""
     intents = [c for c in load() if c.intent]
     others = [c for c in load() if not c.intent]
@@ -104,13 +107,13 @@ def _full_items(rng: random.Random, per_pause: int) -> list[ItemSpec]:
     names = sorted(groups)
     items: list[ItemSpec] = []
     k = 0
-    for pause in PAUSES:
+    for pause in pauses:
         for _ in range(per_pause):
             command = commands[k % len(commands)]
             group = groups[names[k % len(names)]]
             voice = group[(k // len(names)) % len(group)]
             base = f"p{pause:g}-{k:03d}"
-            for cond in CONDITIONS:
+            for cond in conditions:
                 items.append(ItemSpec(f"{base}-{cond.label.replace(' ', '')}", voice, command, pause, cond,
                                       rng.randrange(2**31)))
             k += 1
@@ -164,7 +167,8 @@ def _babble_talkers(rng: random.Random, voices: list[Voice], count: int) -> list
 
 
 def make_plan(slice_name: str) -> Plan:
-    """The plan of a slice: ``ci`` (a few minutes to run) or ``full`` (a rate for every pause x condition)."""
+    """The plan of a slice: ``ci`` (a few minutes to run), ``noise`` (the front end's conditions) or ``full``
+    (a rate for every pause x condition)."""
     if slice_name not in SLICES:
         raise ValueError(f"slice must be one of {', '.join(SLICES)}, got {slice_name!r}")
     rng = random.Random(f"{SEED}-{slice_name}")
@@ -173,6 +177,12 @@ def make_plan(slice_name: str) -> Plan:
         neg_voices = [v for v in _voices() if v.id in ("piper-s11-ls1", "espeak-en-us-150", "espeak-en-gb-130")]
         negatives = _negatives(rng, 10, neg_voices, [("pink", 15, -35), ("babble", 15, -30), ("silence", 10, 0)])
         talkers = _babble_talkers(rng, [v for v in _voices() if v.engine == "espeak"][:6], 24)
+    elif slice_name == "noise":
+        conditions = (CLEAN, *(Condition(n, s) for n in NOISES for s in (10, 5)))
+        items = _full_items(rng, per_pause=16, pauses=(0.3, 1.0), conditions=conditions)
+        negatives = _negatives(rng, 6, [v for v in _voices() if v.engine == "piper"][:4], [
+            ("pink", 60, -35), ("pink", 60, -25), ("babble", 60, -30)])
+        talkers = _babble_talkers(rng, [v for v in _voices() if v.engine == "espeak" or v.seed == 33], 72)
     else:
         items = _full_items(rng, per_pause=16)
         negatives = _negatives(rng, 26, _voices(), [
