@@ -74,7 +74,7 @@ class WakeConfig:
 @dataclass(frozen=True)
 class FrontendConfig:
     high_pass: bool = _opt(True, "Microphone: filter out rumble and hum below ~80 Hz (WebRTC's high-pass filter).")
-    noise_suppression: bool = _opt(False, "Microphone: suppress steady background noise (WebRTC NS) before the wake word, the VAD and speech-to-text.")
+    noise_suppression: bool = _opt(True, "Microphone: suppress background noise (WebRTC NS) before the wake word, the VAD and speech-to-text.")
     noise_suppression_level: int = _opt(1, "How strongly noise is suppressed: 0 to 3 (6, 12, 18, 21 dB).", min=0, max=3)
     auto_gain: bool = _opt(False, "Microphone: automatic gain control (WebRTC AGC2) for a quiet or distant speaker.")
     normalize_output: bool = _opt(True, "Replies: bring speech to a steady loudness (output_level_dbfs) whatever the voice model.")

@@ -107,7 +107,8 @@ def test_valid_values_are_taken_and_typed() -> None:
         ({"general": {"log_level": "INFO"}}, ["general.log_level", "one of 'debug', 'info', 'warning'"]),
         # unknown key, unknown section, a section that is not a table
         ({"vad": {"silense_seconds": 1.0}}, ["vad.silense_seconds", "unknown key", "silence_seconds"]),
-        ({"speech": {"rate": 1}}, ["unknown section [speech]", "general, audio, wake, vad, turn, stt, llm, tts, cues"]),
+        ({"speech": {"rate": 1}},
+         ["unknown section [speech]", "general, audio, frontend, wake, vad, turn, stt, llm, tts, cues"]),
         ({"vad": 3}, ["vad", "must be a table"]),
         # bad pattern
         ({"general": {"device_id": "a b"}}, ["general.device_id", "'a b'", "^[A-Za-z0-9_-]{1,64}$"]),

@@ -129,7 +129,7 @@ def test_the_input_filter_keeps_every_frame_and_its_time(speech: np.ndarray, tmp
     raw, cleaned = frames(None), frames(microphone_filter(cfg))
     assert [f.t for f in cleaned] == [f.t for f in raw] and [len(f.pcm) for f in cleaned] == [len(f.pcm) for f in raw]
     assert b"".join(f.pcm for f in cleaned) != b"".join(f.pcm for f in raw)
-    assert microphone_filter(FrontendConfig(high_pass=False)) is None
+    assert microphone_filter(FrontendConfig(high_pass=False, noise_suppression=False)) is None
 
 
 def test_the_leveler_stage_keeps_the_frame_and_levels_its_audio(speech: np.ndarray) -> None:
