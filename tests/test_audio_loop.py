@@ -7,6 +7,7 @@ recorded and transcribed.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from daemons import DaemonProcess, run_cli
 from helpers import similarity
 from pulse import ExtraSink, PulseServer, pulse_server
+from service_helpers import NotifySocket
 
 from panikid.audio.convert import float_to_pcm16, pcm16_to_float, resample
 
@@ -128,9 +130,13 @@ def test_a_lost_microphone_and_speaker_come_back_without_a_restart(
     tmp_path: Path, wake_and_fixed_reply: Path, components
 ) -> None:
     """Unplugged (the null sink unloaded) and plugged in again: error with the reason, then idle, and the
-    next turn is heard and answered by the same process."""
+    next turn is heard and answered by the same process. Under systemd (a notify socket with a watchdog) the
+    keep-alives go on while the device is looked for: a restart would not bring it back."""
+    notify = NotifySocket(tmp_path / "notify")
+    listening = threading.Thread(target=notify.poll, args=(150.0,), daemon=True)
+    listening.start()
     with pulse_server(tmp_path / "pulse") as server:
-        daemon = DaemonProcess(env=server.env)
+        daemon = DaemonProcess(env={**server.env, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "6000000"})
         try:
             ready = daemon.wait_event("ready", timeout=120)
             server.unplug("vmicsink")
@@ -141,6 +147,7 @@ def test_a_lost_microphone_and_speaker_come_back_without_a_restart(
             still = [e for e in daemon.events[daemon.events.index(error) + 1:] if e["type"] == "state"]
             server.plug("vmicsink")
             back = daemon.wait_event("device_restored", timeout=30, after=lost)
+            during = [d for d in list(notify.received) if d.fields.get("WATCHDOG") == "1"]
             idle = daemon.wait_event(lambda e: e["type"] == "state" and e["state"] == "idle", timeout=10,
                                      after=back)
             reply1, heard1 = _turn_heard(server, daemon, wake_and_fixed_reply, idle)
@@ -162,6 +169,11 @@ def test_a_lost_microphone_and_speaker_come_back_without_a_restart(
     assert error["reason"] == lost["message"]
     assert still == [], still
     assert back["kind"] == "input" and back["lost_seconds"] >= 2 * lost["retry_seconds"]
+    # Keep-alives every 2 s all through the loss (systemd would kill after 6 s without one).
+    pings = [d.t for d in during]
+    assert len(pings) >= 5 and max(b - a for a, b in zip(pings, pings[1:], strict=False)) < 3.0, pings
+    statuses = [d.fields["STATUS"] for d in notify.received if "STATUS" in d.fields]
+    assert f"error: {lost['message']}" in statuses, statuses
     assert lost_out["kind"] == "output" and "playback device 'default' is gone" in lost_out["message"]
     assert back_out["kind"] == "output"
     assert pid_alive and code == 0, daemon.stderr[-2000:]

@@ -24,6 +24,13 @@ def test_stalled_audio_is_not_alive() -> None:
     assert not decide(100.0, scheduled=100.0, ready=True, last_audio=None, policy=POLICY).alive
 
 
+def test_a_lost_device_is_no_stall_but_a_blocked_loop_still_is() -> None:
+    lost = "capture device 'USB' is gone (...); looking for it every 2 s"
+    v = decide(100.0, scheduled=100.0, ready=True, last_audio=60.0, policy=POLICY, lost=lost)
+    assert v.alive and v.reason == f"waiting for a lost audio device: {lost}"
+    assert not decide(100.0, scheduled=96.0, ready=True, last_audio=60.0, policy=POLICY, lost=lost).alive
+
+
 def test_blocked_event_loop_is_not_alive() -> None:
     v = decide(100.0, scheduled=97.0, ready=True, last_audio=99.99, policy=POLICY)
     assert not v.alive and "event loop blocked for 3.0 s" == v.reason

@@ -20,7 +20,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..events import schema
-from ..events.schema import Error, Ready, StateChanged
+from ..events.schema import DeviceLost, DeviceRestored, Error, Ready, StateChanged
 from .notify import Notifier, watchdog_seconds
 from .watchdog import WatchdogPolicy, decide, ping_interval
 
@@ -80,6 +80,8 @@ class SystemdSurface:
         self.watchdog_enabled = watchdog
         self.policy = policy or WatchdogPolicy()
         self.ready = False
+        self.lost: dict[str, str] = {}
+        """The lost audio devices (device_lost, not yet device_restored): their loss is no stall."""
         self.pings = 0
         self.control: Watched | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -117,6 +119,10 @@ class SystemdSurface:
                 took = f" (models loaded in {sum(loaded.values()):.1f} s)" if isinstance(loaded, dict) else ""
                 self.notifier.notify(READY="1", STATUS=f"ready, listening for the wake word{took}")
                 continue
+            if isinstance(e.body, DeviceLost):
+                self.lost[e.body.kind] = e.body.message
+            elif isinstance(e.body, DeviceRestored):
+                self.lost.pop(e.body.kind, None)
             status = status_for(e)
             if status is not None and (self.ready or isinstance(e.body, Error)):
                 self.notifier.notify(STATUS=status)
@@ -135,7 +141,8 @@ class SystemdSurface:
         scheduled = time.monotonic()
         while True:
             verdict = decide(time.monotonic(), scheduled=scheduled, ready=self.ready,
-                             last_audio=self._last_audio(), policy=self.policy)
+                             last_audio=self._last_audio(), policy=self.policy,
+                             lost="; ".join(self.lost[k] for k in sorted(self.lost)) or None)
             if verdict.alive:
                 if self.notifier.notify(WATCHDOG="1"):
                     self.pings += 1

@@ -1,7 +1,9 @@
 """The watchdog's decision, pure: is the daemon alive enough to pet the watchdog?
 
 Alive means the event loop is responsive (the keep-alive task woke up close to
-when it asked to) and, once the daemon is ready, audio frames arrived recently.
+when it asked to) and, once the daemon is ready, audio frames arrived recently,
+unless the daemon knows why they do not: an audio device is lost and is being
+looked for (``device_lost``), which a restart would not mend.
 Nothing here reads a clock: every time is an argument.
 """
 
@@ -30,13 +32,16 @@ def ping_interval(watchdog_seconds: float) -> float:
 
 
 def decide(now: float, *, scheduled: float, ready: bool, last_audio: float | None,
-           policy: WatchdogPolicy = WatchdogPolicy()) -> Verdict:
-    """``scheduled``: when this tick was due; ``last_audio``: time of the last audio frame (None: none yet)."""
+           policy: WatchdogPolicy = WatchdogPolicy(), lost: str | None = None) -> Verdict:
+    """``scheduled``: when this tick was due; ``last_audio``: time of the last audio frame (None: none yet);
+    ``lost``: what the lost audio devices are, while they are looked for."""
     lag = now - scheduled
     if lag > policy.max_loop_lag:
         return Verdict(False, f"event loop blocked for {lag:.1f} s")
     if not ready:
         return Verdict(True, "starting")
+    if lost:
+        return Verdict(True, f"waiting for a lost audio device: {lost}")
     if last_audio is None:
         return Verdict(False, "no audio frame has arrived")
     silent_for = now - last_audio
