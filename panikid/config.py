@@ -12,8 +12,11 @@ unknown keys are errors, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
+import re
+import socket
 import tomllib
 import types
 import typing
@@ -41,11 +44,29 @@ def _opt(default: Any, doc: str, **rules: Any) -> Any:
     return field(default=default, metadata={"doc": doc, **rules})
 
 
+def machine_device_id(hostname: str | None = None, machine_id_file: str = "/etc/machine-id") -> str:
+    """A name for this machine that no other has: its host name and 6 hex digits derived from its
+    machine id (``/etc/machine-id``), e.g. ``raspberrypi-3f2a1c``; the host name alone without one."""
+    host = re.sub(r"[^A-Za-z0-9_-]+", "-", hostname if hostname is not None else socket.gethostname()).strip("-")
+    host = host[:40] or "panikid"
+    try:
+        mid = Path(machine_id_file).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        mid = ""
+    if not mid:
+        return host
+    return f"{host}-{hashlib.sha256(f'panikid:{mid}'.encode()).hexdigest()[:6]}"
+
+
 @dataclass(frozen=True)
 class GeneralConfig:
-    device_id: str = _opt("panikid", "Name of this device (MQTT topics, logs).", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    device_id: str = _opt("", "Name of this device (MQTT topics and client id, logs); empty = this machine's own: its host name and a part of a hash of /etc/machine-id (two devices on one broker must differ).", pattern=r"^[A-Za-z0-9_-]{0,64}$")
     log_level: str = _opt("info", "Log level.", choices=["debug", "info", "warning", "error"])
     low_memory: bool = _opt(False, "Give large buffers back to the system as soon as they are freed: about 130 MB less peak memory for about 100 ms more before each reply is heard (for boards with 1 GB or less).")
+
+    def __post_init__(self) -> None:
+        if not self.device_id:
+            object.__setattr__(self, "device_id", machine_device_id())
 
 
 @dataclass(frozen=True)
@@ -434,5 +455,6 @@ def documented_defaults() -> list[tuple[str, str, Any, str]]:
     for name, cls in SECTIONS.items():
         inst = cls()
         for f in dataclasses.fields(cls):
-            rows.append((name, f.name, getattr(inst, f.name), f.metadata.get("doc", "")))
+            default = f.default if f.default is not dataclasses.MISSING else getattr(inst, f.name)
+            rows.append((name, f.name, default, f.metadata.get("doc", "")))
     return rows

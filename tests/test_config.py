@@ -39,6 +39,9 @@ def test_defaults_are_the_documented_defaults() -> None:
     rows = config.documented_defaults()
     assert len(rows) == sum(len(dataclasses.fields(cls)) for cls in config.SECTIONS.values())
     for section, key, default, doc in rows:
+        if (section, key) == ("general", "device_id"):
+            assert default == "" and cfg.general.device_id == config.machine_device_id()  # empty: this machine's
+            continue
         assert getattr(getattr(cfg, section), key) == default, f"{section}.{key}"
         assert doc.strip(), f"{section}.{key} has no description"
     # The default models of the design: all of them run offline from packages.
@@ -111,8 +114,8 @@ def test_valid_values_are_taken_and_typed() -> None:
          ["unknown section [speech]", "general, audio, frontend, wake, vad, turn, stt, llm, tts, cues"]),
         ({"vad": 3}, ["vad", "must be a table"]),
         # bad pattern
-        ({"general": {"device_id": "a b"}}, ["general.device_id", "'a b'", "^[A-Za-z0-9_-]{1,64}$"]),
-        ({"general": {"device_id": "panikid\n"}}, ["general.device_id", "^[A-Za-z0-9_-]{1,64}$"]),
+        ({"general": {"device_id": "a b"}}, ["general.device_id", "'a b'", "^[A-Za-z0-9_-]{0,64}$"]),
+        ({"general": {"device_id": "panikid\n"}}, ["general.device_id", "^[A-Za-z0-9_-]{0,64}$"]),
         ({"general": {"device_id": "x" * 65}}, ["general.device_id"]),
         ({"stt": {"language": "EN"}}, ["stt.language", "^[a-z]{2,3}$"]),
     ],
@@ -303,3 +306,19 @@ def test_the_default_file_is_what_gen_config_generates() -> None:
     assert first.stdout == DEFAULT_FILE.read_text(encoding="utf-8"), stale
     check = gen("--check", check=False)
     assert check.returncode == 0, check.stderr
+
+
+def test_the_default_device_id_is_this_machines_own(tmp_path: Path) -> None:
+    """Two devices on one broker must not share a client id: the default comes from the host name and
+    the machine id, stable for one machine and different between two."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text("4f1c0a7e9b2d4c6e8f0a1b2c3d4e5f60\n")
+    b.write_text("0123456789abcdef0123456789abcdef\n")
+    first = config.machine_device_id("raspberrypi", str(a))
+    assert first == config.machine_device_id("raspberrypi", str(a))  # stable
+    assert first != config.machine_device_id("raspberrypi", str(b))  # two Pis with the stock host name
+    assert re.fullmatch(r"raspberrypi-[0-9a-f]{6}", first)
+    assert config.machine_device_id("My Pi.local", str(a)).startswith("My-Pi-local-")
+    assert config.machine_device_id("kitchen", str(tmp_path / "none")) == "kitchen"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.Config().general.device_id)
+    assert config.replace(config.Config(), general={"device_id": "hall"}).general.device_id == "hall"

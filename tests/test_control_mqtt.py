@@ -20,7 +20,7 @@ from panikid.control.mqtt.discovery import discovery_payload
 from panikid.control.mqtt.surface import MqttSurface
 from panikid.control.mqtt.topics import Topics, backoff_delay, messages_for
 from panikid.devtools import fixtures
-from panikid.events import Event
+from panikid.events import Event, schema
 
 DEV = "kitchen"
 BASE = f"panikid/{DEV}"
@@ -53,14 +53,25 @@ def test_discovery_has_every_component_with_platform_and_unique_id() -> None:
 
 def test_events_map_to_retained_state_and_unretained_events() -> None:
     t = Topics("panikid", DEV)
-    assert [(m.topic, m.payload, m.retain) for m in messages_for(Event("state", 1.0, {"state": "muted"}), t, {})] \
-        == [(f"{BASE}/state", "muted", True)]
+    state = messages_for(Event("state", 1.0, {"state": "muted"}), t, {})
+    assert [(m.topic, m.payload, m.retain) for m in state][0] == (f"{BASE}/state", "muted", True)
+    assert [(m.topic, json.loads(m.payload)["event_type"], m.retain) for m in state[1:]] == [
+        (f"{BASE}/event", "state", False)]
     msgs = messages_for(Event("mute", 1.0), t, {})
     assert [(m.topic, m.payload, m.retain) for m in msgs][0] == (f"{BASE}/mute/state", "ON", True)
     ev = json.loads(msgs[1].payload)
     assert msgs[1].topic == f"{BASE}/event" and not msgs[1].retain and ev["event_type"] == "mute"
     msgs = messages_for(Event("reply", 2.0, {"text": "hi"}), t, {"last_reply": "hi"})
     assert msgs[0].topic == f"{BASE}/state/attributes" and json.loads(msgs[0].payload) == {"last_reply": "hi"}
+
+
+def test_every_event_type_goes_to_the_event_topic() -> None:
+    """A timer ringing, a reload, an intent: an automation can react to any event."""
+    t = Topics("panikid", DEV)
+    for type_ in schema.EVENTS:
+        events = [m for m in messages_for(Event(type_, 1.0, {}), t, {}) if m.topic == f"{BASE}/event"]
+        assert [json.loads(m.payload)["event_type"] for m in events] == [type_], type_
+        assert not events[0].retain and events[0].kind == "event"
 
 
 # ---------------------------------------------------------------- the real thing
@@ -117,6 +128,10 @@ def test_state_discovery_and_every_command(broker: Mosquitto, components: object
         sub.wait_for(f"{BASE}/state", lambda p: p == b"idle")
         doc = json.loads(sub.wait_for(f"homeassistant/device/{DEV}/config")[0])
         assert all("platform" in c and "unique_id" in c for c in doc["components"].values())
+        # QoS 1 in every component (Home Assistant 2024.11-2026.5 reads no device-level qos), and the event
+        # entity knows every event type.
+        assert {k: c.get("qos") for k, c in doc["components"].items()} == {k: 1 for k in doc["components"]}
+        assert doc["components"]["event"]["event_types"] == list(schema.EVENTS)
         # A client that connects later gets the retained state.
         late = Listener(broker.port, [f"{BASE}/availability", f"{BASE}/state", f"{BASE}/volume/state"])
         try:

@@ -104,6 +104,7 @@ def _check_service() -> list[Finding]:
 
 def run_checks(cfg: Config, out: TextIO) -> int:
     print(f"config: ok ({cfg.source})", file=out)
+    print(f"device id: {cfg.general.device_id} (MQTT topics, client id; general.device_id)", file=out)
     problems = 0
     for section, fn in CHECKS:
         try:

@@ -62,8 +62,6 @@ class EventBody:
 
     type: ClassVar[str]
     """The event's name on every surface (``"wake"``)."""
-    mqtt_event: ClassVar[bool] = False
-    """Whether MQTT publishes it on the ``event`` topic (the rest is state, or too chatty)."""
     mqtt_attributes: ClassVar[bool] = False
     """Whether it changes what MQTT's retained ``state/attributes`` say."""
     log_level: ClassVar[int] = logging.INFO

@@ -35,7 +35,6 @@ class Ready(EventBody):
     """Models loaded and audio flowing: the assistant can hear."""
 
     type: ClassVar[str] = "ready"
-    mqtt_event: ClassVar[bool] = True
     input: str
     output: str
     load_seconds: dict[str, float]
@@ -69,7 +68,6 @@ class Wake(EventBody):
     """The wake word was heard."""
 
     type: ClassVar[str] = "wake"
-    mqtt_event: ClassVar[bool] = True
     model: str
     score: float
     stream_t: float
@@ -89,7 +87,6 @@ class SpeechStarted(EventBody):
     """The command after the wake word began."""
 
     type: ClassVar[str] = "speech_started"
-    mqtt_event: ClassVar[bool] = True
     turn: int
     stream_t: float
 
@@ -99,7 +96,6 @@ class SpeechStopped(EventBody):
     """The command ended: its last voiced audio, and why the turn was ended there."""
 
     type: ClassVar[str] = "speech_stopped"
-    mqtt_event: ClassVar[bool] = True
     turn: int
     reason: str  # speech_ended, turn_model, max_length, end_of_input
     speech_seconds: float
@@ -114,7 +110,6 @@ class Transcript(EventBody):
     """What was said (or asked with the ask command)."""
 
     type: ClassVar[str] = "transcript"
-    mqtt_event: ClassVar[bool] = True
     mqtt_attributes: ClassVar[bool] = True
     log_level: ClassVar[int] = logging.DEBUG
     turn: int
@@ -143,7 +138,6 @@ class Reply(EventBody):
     """The reply, once written: which brain wrote it, and how fast."""
 
     type: ClassVar[str] = "reply"
-    mqtt_event: ClassVar[bool] = True
     mqtt_attributes: ClassVar[bool] = True
     log_level: ClassVar[int] = logging.DEBUG
     turn: int
@@ -171,7 +165,6 @@ class AudioStarted(EventBody):
     """The reply began to play."""
 
     type: ClassVar[str] = "audio_started"
-    mqtt_event: ClassVar[bool] = True
     turn: int
 
 
@@ -180,7 +173,6 @@ class AudioStopped(EventBody):
     """The reply stopped playing: at its end, or cut (heard_text: the sentences played)."""
 
     type: ClassVar[str] = "audio_stopped"
-    mqtt_event: ClassVar[bool] = True
     turn: int
     interrupted: bool
     heard_text: str | None = optional()
@@ -191,7 +183,6 @@ class TurnSummary(EventBody):
     """A turn's latency figures, once its reply stopped."""
 
     type: ClassVar[str] = "turn"
-    mqtt_event: ClassVar[bool] = True
     mqtt_attributes: ClassVar[bool] = True
     turn: int
     speech_end_to_first_audio_ms: float | None
@@ -212,7 +203,6 @@ class DeviceLost(EventBody):
     """A capture or playback device failed or disappeared: the assistant is in ``error`` until it is back."""
 
     type: ClassVar[str] = "device_lost"
-    mqtt_event: ClassVar[bool] = True
     log_level: ClassVar[int] = logging.ERROR
     kind: str  # input or output
     device: str  # the configured name ("" = the system default) or the name it had
@@ -225,7 +215,6 @@ class DeviceRestored(EventBody):
     """A lost device works again (audio flows), without a restart."""
 
     type: ClassVar[str] = "device_restored"
-    mqtt_event: ClassVar[bool] = True
     kind: str
     device: str  # the name of the device now open
     lost_seconds: float  # how long it was gone
@@ -239,7 +228,6 @@ class Error(EventBody):
     """Something failed (the daemon keeps running unless it is fatal)."""
 
     type: ClassVar[str] = "error"
-    mqtt_event: ClassVar[bool] = True
     log_level: ClassVar[int] = logging.ERROR
     where: str
     message: str
@@ -253,7 +241,6 @@ class Interrupted(EventBody):
     """A wake word or a stop command cut the reply."""
 
     type: ClassVar[str] = "interrupted"
-    mqtt_event: ClassVar[bool] = True
     turn: int
 
 
@@ -262,7 +249,6 @@ class NoSpeech(EventBody):
     """Nothing was said after the wake word (a turn_abandoned follows)."""
 
     type: ClassVar[str] = "no_speech"
-    mqtt_event: ClassVar[bool] = True
     turn: int
 
 
@@ -271,7 +257,6 @@ class TurnAbandoned(EventBody):
     """The turn ended without a reply: no_speech, not_understood, muted or empty_reply."""
 
     type: ClassVar[str] = "turn_abandoned"
-    mqtt_event: ClassVar[bool] = True
     turn: int
     reason: str
     detail: str | None = optional()  # why
@@ -285,7 +270,6 @@ class Unhandled(EventBody):
     """A request nothing here can carry out, answered "Sorry, I can't ...": for an automation."""
 
     type: ClassVar[str] = "unhandled"
-    mqtt_event: ClassVar[bool] = True
     turn: int
     text: str
     what: str  # kitchen lights, weather, ...
@@ -311,7 +295,6 @@ class Muted(EventBody):
     """The microphone was muted."""
 
     type: ClassVar[str] = "mute"
-    mqtt_event: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -319,7 +302,6 @@ class Unmuted(EventBody):
     """The microphone was unmuted."""
 
     type: ClassVar[str] = "unmute"
-    mqtt_event: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -327,7 +309,6 @@ class Listening(EventBody):
     """A turn started without the wake word: the listen command, or follow-up mode."""
 
     type: ClassVar[str] = "listen"
-    mqtt_event: ClassVar[bool] = True
     follow_up: bool = optional(False)  # after a reply to a question
     seconds: float | None = optional()  # how long follow-up mode waits for speech
 
@@ -337,7 +318,6 @@ class VolumeChanged(EventBody):
     """The playback volume, in percent."""
 
     type: ClassVar[str] = "volume"
-    mqtt_event: ClassVar[bool] = True
     volume: float
 
 
@@ -346,7 +326,6 @@ class WakeSensitivityChanged(EventBody):
     """The wake word sensitivity (low, medium, high) and the threshold it set."""
 
     type: ClassVar[str] = "wake_sensitivity"
-    mqtt_event: ClassVar[bool] = True
     level: str
     threshold: float
 
@@ -356,7 +335,6 @@ class LlmBackendChanged(EventBody):
     """Which brain answers from the next turn on: auto, local or cloud."""
 
     type: ClassVar[str] = "llm_backend"
-    mqtt_event: ClassVar[bool] = True
     backend: str
 
 

@@ -24,7 +24,8 @@ def discovery_payload(device_id: str, topics: Topics, qos: int) -> dict[str, Any
     attrs = topics.attributes
 
     def comp(platform: str, key: str, name: str, **extra: Any) -> dict[str, Any]:
-        return {"platform": platform, "unique_id": f"{uid}_{key}", "name": name, **extra}
+        # qos in each component: Home Assistant 2024.11 to 2026.5 ignores a device-level qos.
+        return {"platform": platform, "unique_id": f"{uid}_{key}", "name": name, "qos": qos, **extra}
 
     components = {
         "state": comp("sensor", "state", "State", state_topic=topics.state, device_class="enum",

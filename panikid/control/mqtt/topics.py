@@ -42,9 +42,9 @@ COMMAND_TOPICS = {
 }
 """Command topic (under the device base) -> command name."""
 
-EVENT_TYPES = [name for name, definition in schema.EVENTS.items() if definition.mqtt_event]
-"""Events that go to the ``event`` topic (the rest is state, or too chatty): a property of each
-event's definition (``mqtt_event``)."""
+EVENT_TYPES = list(schema.EVENTS)
+"""Every event type goes to the ``event`` topic (an automation may react to any: a timer ringing, a
+reload), and is one of the Home Assistant event entity's ``event_types``."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,6 @@ def messages_for(e: Event, topics: Topics, attributes: dict[str, Any]) -> list[M
     out: list[Message] = []
     if isinstance(e.body, schema.StateChanged):
         out.append(Message(topics.state, str(e.body.state), True, "state"))
-        return out
     definition = schema.definition(e.type)
     if definition is not None and definition.mqtt_attributes:
         out.append(Message(topics.attributes, dumps(attributes), True, "state"))
@@ -89,7 +88,7 @@ def messages_for(e: Event, topics: Topics, attributes: dict[str, Any]) -> list[M
     if change is not None:
         setting, value = change
         out.append(Message(topics.setting(setting.name), setting.payload(value), True, "state"))
-    if definition is not None and definition.mqtt_event:
+    if definition is not None:
         body = {"event_type": e.type, **e.to_dict()}
         out.append(Message(topics.event, dumps(body), False, "event"))
     return out
