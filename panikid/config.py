@@ -98,6 +98,7 @@ class FrontendConfig:
     noise_suppression: bool = _opt(True, "Microphone: suppress background noise (WebRTC NS) before the wake word, the VAD and speech-to-text.")
     noise_suppression_level: int = _opt(1, "How strongly noise is suppressed: 0 to 3 (6, 12, 18, 21 dB).", min=0, max=3)
     auto_gain: bool = _opt(False, "Microphone: automatic gain control (WebRTC AGC2) for a quiet or distant speaker.")
+    echo_cancellation: bool = _opt(True, "Microphone: take the assistant's own voice (what the local speaker plays) out of it (WebRTC AEC3), so its replies and cues do not wake it.")
     normalize_output: bool = _opt(True, "Replies: bring speech to a steady loudness (output_level_dbfs) whatever the voice model.")
     output_level_dbfs: float = _opt(-20.0, "Replies: loudness of speech after normalization, in dBFS (RMS of voiced audio).", min=-40.0, max=-6.0)
 

@@ -154,3 +154,52 @@ def test_the_pipeline_has_the_stages_the_configuration_asks_for(components) -> N
 
     assert names(Config())[-2:] == ["ReplyLeveler", "out"]
     assert "ReplyLeveler" not in names(Config(frontend=FrontendConfig(normalize_output=False)))
+
+
+def _room(x: np.ndarray, delay_s: float, gain_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``x`` as a room returns it: delayed, attenuated, with a decaying reverberant tail (RT60 about 0.3 s)."""
+    n = int(0.3 * RATE)
+    tail = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n) * 0.05
+    h = np.zeros(int(delay_s * RATE) + n)
+    h[int(delay_s * RATE)] = 1.0
+    h[int(delay_s * RATE) + 1:] = tail[: h.size - int(delay_s * RATE) - 1]
+    return (np.convolve(x, h)[: x.size] * 10 ** (gain_db / 20)).astype(np.float32)
+
+
+def test_the_echo_canceller_takes_what_the_speaker_played_out_of_the_microphone(speech: np.ndarray) -> None:
+    """The speaker plays a reply at 22.05 kHz in 20 ms blocks; the microphone hears it 90 ms later through a
+    room, in 30 ms frames on its own thread's schedule. Through EchoReference and AEC3 the echo is reduced by
+    far more than 20 dB once the canceller has converged (ERLE), and without a reference nothing is."""
+    from panikid.audio.convert import resample
+    from panikid.audio.echo import EchoReference
+
+    rng = np.random.default_rng(11)
+    reply = np.tile(_f(scale_active(speech, -20.0)), 4)  # ~7 s of the assistant speaking
+    echo = _room(reply, 0.09, -6.0, rng) + rng.normal(0, 1e-4, reply.size).astype(np.float32)
+    played = resample(reply, RATE, 22050)
+
+    def run(settings: CleanerSettings, reference: EchoReference | None) -> np.ndarray:
+        cleaner = InputCleaner(settings, reference=reference)
+        out, t_play, t_cap = [], 0, 0
+        block, frame = int(0.02 * 22050), 480
+        while t_cap + frame <= echo.size:
+            # The speaker asks for its next block when it is due (a little ahead of the microphone's frame).
+            while reference is not None and t_play * RATE / 22050 <= t_cap + frame:
+                reference.played(float_to_pcm16(played[t_play:t_play + block]).ljust(2 * block, b"\0"))
+                t_play += block
+            out.append(cleaner.process(float_to_pcm16(echo[t_cap:t_cap + frame])))
+            t_cap += frame
+        return pcm16_to_float(b"".join(out))
+
+    on = CleanerSettings(high_pass=True, echo_cancellation=True)
+    reference = EchoReference()
+    reference.set_format(22050, 1)  # as the speaker was opened
+    cancelled = run(on, reference)
+    untouched = run(CleanerSettings(high_pass=True), None)
+    late = slice(3 * RATE, cancelled.size)  # after convergence
+    erle = 10 * np.log10(np.mean(echo[late] ** 2) / np.mean(cancelled[late] ** 2))
+    print(f"ERLE {erle:.1f} dB")
+    assert erle > 25, erle
+    assert reference.realigned == 0 and reference.short == 0  # one clock: the alignment held
+    assert 10 * np.log10(np.mean(echo[late] ** 2) / np.mean(untouched[late] ** 2)) < 3
+    assert InputCleaner(on).settings.echo_cancellation is False  # no reference, no canceller

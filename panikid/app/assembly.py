@@ -91,8 +91,13 @@ def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
 def make_transports(
     cfg: Config, opts: RunOptions, voice_rate: int, hold: asyncio.Event | None = None
 ) -> tuple[FrameProcessor, FrameProcessor]:
-    """File transports for --input/--output, local audio devices otherwise."""
+    """File transports for --input/--output, local audio devices otherwise. With the local microphone and
+    speaker both, what the speaker plays is the microphone's echo canceller's far end."""
+    from ..audio.echo import EchoReference
     from ..transports import file as file_tp
+
+    local_pair = not opts.input_wav and not opts.output_wav
+    reference = EchoReference() if local_pair and cfg.frontend.echo_cancellation else None
 
     tin: FrameProcessor
     tout: FrameProcessor
@@ -103,7 +108,7 @@ def make_transports(
     else:
         from ..transports import local
 
-        tin = local.LocalAudioInputTransport(cfg.audio, audio_filter=microphone_filter(cfg.frontend))
+        tin = local.LocalAudioInputTransport(cfg.audio, audio_filter=microphone_filter(cfg.frontend, reference))
     if opts.output_wav:
         tout = file_tp.FileOutputTransport(opts.output_wav, pace=opts.pace, sample_rate=voice_rate)
     elif opts.input_wav:
@@ -115,5 +120,5 @@ def make_transports(
     else:
         from ..transports import local
 
-        tout = local.LocalAudioOutputTransport(cfg.audio, voice_sample_rate=voice_rate)
+        tout = local.LocalAudioOutputTransport(cfg.audio, voice_sample_rate=voice_rate, echo_reference=reference)
     return tin, tout

@@ -1,8 +1,9 @@
 """The audio front end: cleaning the microphone's audio, levelling the replies' (no I/O, no frames).
 
 ``InputCleaner`` runs WebRTC's audio processing module (``pywebrtc-audio``: the
-high-pass filter, noise suppression NS and automatic gain control AGC2 of
-Chrome's WebRTC stack) on the 16 kHz mono stream, in 10 ms steps, keeping its
+high-pass filter, the echo canceller AEC3, noise suppression NS and automatic
+gain control AGC2 of Chrome's WebRTC stack) on the 16 kHz mono stream; the echo
+canceller's far end is what the speaker played (:mod:`panikid.audio.echo`), in 10 ms steps, keeping its
 state from block to block. Blocks that are not a whole number of 10 ms steps
 are carried over, so the output is at most 10 ms behind and never reordered.
 
@@ -15,6 +16,7 @@ the gain), applies the gain that reaches the target, bounded to
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .convert import INT16_SCALE
+from .echo import EchoReference
 
 STEP = 160
 """Samples in one 10 ms step at 16 kHz: the unit WebRTC's processing works in."""
@@ -41,29 +44,37 @@ class CleanerSettings:
     noise_suppression: bool = False
     noise_suppression_level: int = 1
     auto_gain: bool = False
+    echo_cancellation: bool = False
 
     @property
     def any(self) -> bool:
-        return self.high_pass or self.noise_suppression or self.auto_gain
+        return self.high_pass or self.noise_suppression or self.auto_gain or self.echo_cancellation
 
     def describe(self) -> str:
-        parts = [name for name, on in (("high-pass", self.high_pass), (f"noise suppression "
-                 f"level {self.noise_suppression_level}", self.noise_suppression), ("AGC2", self.auto_gain)) if on]
+        parts = [name for name, on in (("high-pass", self.high_pass), ("echo cancellation (AEC3)",
+                 self.echo_cancellation), (f"noise suppression level {self.noise_suppression_level}",
+                 self.noise_suppression), ("AGC2", self.auto_gain)) if on]
         return ", ".join(parts) or "off"
 
 
 class InputCleaner:
     """High-pass, noise suppression and AGC on 16 kHz mono s16le, as configured (all off: unchanged)."""
 
-    def __init__(self, settings: CleanerSettings, sample_rate: int = 16000) -> None:
+    def __init__(self, settings: CleanerSettings, sample_rate: int = 16000,
+                 reference: EchoReference | None = None) -> None:
+        """``reference``: what the speaker plays; echo cancellation needs it (without one it is off)."""
         if sample_rate != 16000:
             raise ValueError(f"the front end works at 16000 Hz, got {sample_rate}")
+        if reference is None and settings.echo_cancellation:
+            settings = dataclasses.replace(settings, echo_cancellation=False)
         self.settings = settings
+        self.reference = reference if settings.echo_cancellation else None
         self._apm: Any = None
         if settings.any:
             webrtc = importlib.import_module("pywebrtc_audio")
             self._apm = webrtc.AudioProcessor(
                 sample_rate=sample_rate, high_pass_filter=settings.high_pass,
+                echo_cancellation=settings.echo_cancellation,
                 noise_suppression=settings.noise_suppression, ns_level=settings.noise_suppression_level,
                 auto_gain_control=settings.auto_gain,
             )
@@ -84,7 +95,10 @@ class InputCleaner:
         self._carry = x[whole:].copy()
         if not whole:
             return b""
-        return bytes(self._apm.process(np.ascontiguousarray(x[:whole])).astype("<i2").tobytes())
+        near = np.ascontiguousarray(x[:whole])
+        if self.reference is not None:
+            return bytes(self._apm.process(near, self.reference.take(whole)).astype("<i2").tobytes())
+        return bytes(self._apm.process(near).astype("<i2").tobytes())
 
     @property
     def gain_db(self) -> float | None:

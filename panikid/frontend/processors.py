@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from ..audio.echo import EchoReference
 from ..audio.frontend import CleanerSettings, InputCleaner, LoudnessLeveler
 from ..config import FrontendConfig
 from ..pipeline.frames import DataFrame, OutputAudioFrame
@@ -17,15 +18,16 @@ log = logging.getLogger(__name__)
 
 def cleaner_settings(cfg: FrontendConfig) -> CleanerSettings:
     return CleanerSettings(high_pass=cfg.high_pass, noise_suppression=cfg.noise_suppression,
-                           noise_suppression_level=cfg.noise_suppression_level, auto_gain=cfg.auto_gain)
+                           noise_suppression_level=cfg.noise_suppression_level, auto_gain=cfg.auto_gain,
+                           echo_cancellation=cfg.echo_cancellation)
 
 
-def microphone_filter(cfg: FrontendConfig) -> InputCleaner | None:
-    """The input transport's ``audio_filter`` (``frontend.high_pass``, ``noise_suppression``, ``auto_gain``),
-    or None when all three are off."""
-    settings = cleaner_settings(cfg)
-    log.info("microphone front end: %s", settings.describe())
-    return InputCleaner(settings) if settings.any else None
+def microphone_filter(cfg: FrontendConfig, reference: EchoReference | None = None) -> InputCleaner | None:
+    """The input transport's ``audio_filter`` (``frontend.*``), or None when all is off. Echo cancellation
+    needs ``reference``, what the local speaker plays (a file output has no echo)."""
+    cleaner = InputCleaner(cleaner_settings(cfg), reference=reference)
+    log.info("microphone front end: %s", cleaner.settings.describe())
+    return cleaner if cleaner.settings.any else None
 
 
 class ReplyLeveler(FrameProcessor):

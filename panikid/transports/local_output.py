@@ -13,6 +13,7 @@ import time
 
 from ..audio.convert import StreamResampler, float_to_pcm16, pcm16_to_float, upmix
 from ..audio.devices import AudioDeviceError, DeviceInfo, choose_format
+from ..audio.echo import EchoReference
 from ..config import AudioConfig
 from ..events import EventBus
 from ..events.schema import DeviceLost, DeviceRestored
@@ -95,8 +96,10 @@ class LocalAudioOutputTransport(OutputTransport):
     """The speaker: plays OutputAudioFrames on a local device."""
 
     def __init__(
-        self, config: AudioConfig | None = None, channels: int = 0, voice_sample_rate: int = 22050
+        self, config: AudioConfig | None = None, channels: int = 0, voice_sample_rate: int = 22050,
+        echo_reference: EchoReference | None = None,
     ) -> None:
+        """``echo_reference``: handed every block the device plays (the echo canceller's far end)."""
         super().__init__(name="LocalAudioOutput")
         self.config = config or AudioConfig()
         self.volume = self.config.volume
@@ -115,6 +118,7 @@ class LocalAudioOutputTransport(OutputTransport):
         self._watch: asyncio.Task[None] | None = None
         self._closing: asyncio.Future[None] | None = None
         self._dropped_turn: int | None = None
+        self.echo_reference = echo_reference
 
     async def setup(self, events: EventBus) -> None:
         await super().setup(events)
@@ -133,6 +137,16 @@ class LocalAudioOutputTransport(OutputTransport):
         )
         self.buffer = _PlaybackBuffer(int(self.rate * BUFFER_SECONDS) * 2 * self.channels)
         self._resamplers.clear()
+        buffer, reference = self.buffer, self.echo_reference
+        pull = buffer.take
+        if reference is not None:
+            reference.set_format(self.rate, self.channels)
+
+            def pull(nbytes: int) -> bytes:  # PortAudio's thread: what the device plays is the far end
+                block = buffer.take(nbytes)
+                reference.played(block)
+                return block
+
         blocksize = max(1, round(self.rate * 0.02))
         stream: Stream | None = None
         try:
@@ -140,7 +154,7 @@ class LocalAudioOutputTransport(OutputTransport):
                 asyncio.to_thread(
                     backend.open_output, dev.index, self.rate, self.channels, blocksize,
                     self.config.output_latency_ms / 1000,
-                    self.buffer.take,
+                    pull,
                 ),
                 OPEN_TIMEOUT,
             )
