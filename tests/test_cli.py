@@ -103,7 +103,8 @@ def test_transcribe_keeps_every_sentence_of_a_reply(tmp_path: Path) -> None:
     res = run_cli("transcribe", str(tmp_path / "reply.wav"))
     assert res.code == 0, res.stderr
     heard = res.stdout.lower()
-    assert "timer set for 5 seconds" in heard and "timer is done" in heard, heard
+    # Every sentence is there (piper's voice varies from run to run, and tiny.en once heard "hammer set for").
+    assert "it is 7" in heard and "set for 5 seconds" in heard and "timer is done" in heard, heard
     bad_beam = run_cli("transcribe", "--beam-size", "0", str(tmp_path / "reply.wav"))
     assert_clean_error(bad_beam, 2, "--beam-size", "1 to 10")
 

@@ -15,6 +15,7 @@ from daemons import run_cli
 from helpers import similarity
 
 from panikid.devtools import fixtures
+from panikid.evaluation.score import command_wer
 from panikid.pipeline.frames import SAMPLE_RATE
 
 pytestmark = pytest.mark.slow
@@ -66,7 +67,13 @@ def test_a_pause_after_the_wake_word_keeps_the_command(i: int, speech_dir: Path,
     assert len(res.of_type("wake")) == 1, [e["type"] for e in res.events]
     transcripts = res.of_type("transcript")
     assert len(transcripts) == 1, (transcripts, res.of_type("turn_abandoned"))
-    assert similarity(transcripts[0]["text"], command) >= 0.8, (transcripts[0]["text"], command)
+    if pause == 0.0:
+        # In one breath the wake word's last syllable may reach Whisper ("Probably what time is it?"): the
+        # command must be there whole after it (the evaluation's rule, panikid.evaluation.score).
+        wer, remnant = command_wer(command, transcripts[0]["text"])
+        assert wer <= 0.2 and len(remnant) <= 2, (transcripts[0]["text"], command)
+    else:
+        assert similarity(transcripts[0]["text"], command) >= 0.8, (transcripts[0]["text"], command)
     assert [e["name"] for e in res.of_type("intent")] == [INTENTS[i]]
     assert len(res.of_type("reply")) == 1
     assert res.of_type("turn_abandoned") == []
