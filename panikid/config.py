@@ -89,7 +89,16 @@ class WakeConfig:
     models: list[str] = _opt(["okay_nabu"], "Wake words: built-in names, names in custom_models_dir, or model file paths.", min_items=1)
     threshold: float = _opt(0.0, "Detection threshold (0 to 1); 0 = the model's recommended cutoff.", min=0.0, max=1.0)
     cooldown_seconds: float = _opt(2.0, "Ignore the wake word for this long after a detection.", min=0.0, max=60.0)
+    playback_threshold: float = _opt(0.5, "Detection threshold while the local speaker plays a reply (known with echo cancellation), when lower than the usual one: the canceller takes some of your voice with the reply's echo. 0 = the usual threshold.", min=0.0, max=1.0)
     custom_models_dir: str = _opt("", "Directory with custom wake word models (name.json + name.tflite, or name.tflite).")
+    during_replies: bool = _opt(True, "Listen for the wake word while a reply plays, so it can cut in; false = not (the fallback for a microphone that hears the speaker with no echo canceller: then a stop word or the stop command cuts a reply).")
+    stop_models: list[str] = _opt([], "Stop words: models (as in models) that, heard while a reply plays, stop it without starting a turn, e.g. a microWakeWord 'stop' model in custom_models_dir; empty = none (the wake word still cuts in).")
+
+    def __post_init__(self) -> None:
+        both = sorted(set(self.models) & set(self.stop_models))
+        if both:
+            raise ConfigError(f"wake.stop_models: {both[0]!r} is in wake.models too; a model is a wake word or "
+                              "a stop word, not both")
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,7 @@ class FrontendConfig:
     noise_suppression_level: int = _opt(1, "How strongly noise is suppressed: 0 to 3 (6, 12, 18, 21 dB).", min=0, max=3)
     auto_gain: bool = _opt(False, "Microphone: automatic gain control (WebRTC AGC2) for a quiet or distant speaker.")
     echo_cancellation: bool = _opt(True, "Microphone: take the assistant's own voice (what the local speaker plays) out of it (WebRTC AEC3), so its replies and cues do not wake it.")
+    duck_db: float = _opt(15.0, "Replies: turn the reply down by this many dB while someone talks over it, so the wake word comes through the echo canceller (0 = never; works with echo_cancellation).", min=0.0, max=40.0)
     normalize_output: bool = _opt(True, "Replies: bring speech to a steady loudness (output_level_dbfs) whatever the voice model.")
     output_level_dbfs: float = _opt(-20.0, "Replies: loudness of speech after normalization, in dBFS (RMS of voiced audio).", min=-40.0, max=-6.0)
 

@@ -64,7 +64,9 @@ def test_its_own_voice_through_the_room_does_not_wake_it(tmp_path: Path, cancel:
     assert code == 0, daemon.stderr[-2000:]
     if cancel:
         assert "echo cancellation (AEC3)" in daemon.stderr
+        assert stopped["echo_reduction_db"] > 10, stopped  # the front end measured the echo it took out
         assert wakes == [] and not stopped["interrupted"], wakes
         assert not [e for e in events if e["type"] == "speech_started"]
     else:
+        assert "echo_reduction_db" not in stopped
         assert wakes, "without the canceller its own 'okay nabu' should wake it: the test's room is too quiet"

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
+from ..audio.frontend import InputCleaner
 from ..brains.actions import parse_actions
 from ..brains.context import Conversation, estimate_tokens
 from ..brains.intents import Action, ActionSink, IntentHandler
@@ -66,17 +67,28 @@ def build_assistant(cfg: Config, comps: Components, on_action: Callable[[Action]
                               action_sink=action_sink)
 
 
+def cancels_echo(transport_in: FrameProcessor) -> bool:
+    """The input's front end cancels the echo of what the local speaker plays."""
+    cleaner = getattr(transport_in, "audio_filter", None)
+    return isinstance(cleaner, InputCleaner) and cleaner.reference is not None
+
+
 def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
                    transport_out: FrameProcessor, on_action: Callable[[Action], None] | None = None,
                    action_sink: ActionSink | None = None, stall: StallHook | None = None) -> Pipeline:
-    """``stall``: a test hook that makes the wake word's model call hang (panikid.service.testhook)."""
+    """``stall``: a test hook that makes the wake word's model call hang (panikid.service.testhook).
+    The turn detector hides the wake chime from the VAD unless the microphone's echo canceller takes the
+    chime out (it hears what the speaker plays, cues included)."""
     wake_cue = comps.cues.get("wake")
+    cue_heard = wake_cue is not None and not cancels_echo(transport_in)
     wake = [stall.wrap(e) for e in comps.wake] if stall is not None else comps.wake
     return Pipeline([
         transport_in,
-        WakeWordProcessor(wake, cfg.wake.threshold, cfg.wake.cooldown_seconds),
+        WakeWordProcessor(wake, cfg.wake.threshold, cfg.wake.cooldown_seconds,
+                          playback_threshold=cfg.wake.playback_threshold, stop_engines=comps.stop_words,
+                          during_replies=cfg.wake.during_replies),
         TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds,
-                     cue_seconds=wake_cue.seconds if wake_cue else 0.0, turn_model=comps.turn_model,
+                     cue_seconds=wake_cue.seconds if wake_cue and cue_heard else 0.0, turn_model=comps.turn_model,
                      model_pause_seconds=cfg.turn.pause_seconds, model_threshold=cfg.turn.threshold),
         STTProcessor(comps.stt),
         build_assistant(cfg, comps, on_action, action_sink),
@@ -93,11 +105,13 @@ def make_transports(
 ) -> tuple[FrameProcessor, FrameProcessor]:
     """File transports for --input/--output, local audio devices otherwise. With the local microphone and
     speaker both, what the speaker plays is the microphone's echo canceller's far end."""
+    from ..audio.duck import Duck
     from ..audio.echo import EchoReference
     from ..transports import file as file_tp
 
     local_pair = not opts.input_wav and not opts.output_wav
     reference = EchoReference() if local_pair and cfg.frontend.echo_cancellation else None
+    duck = Duck() if reference is not None and cfg.frontend.duck_db > 0 else None
 
     tin: FrameProcessor
     tout: FrameProcessor
@@ -108,7 +122,7 @@ def make_transports(
     else:
         from ..transports import local
 
-        tin = local.LocalAudioInputTransport(cfg.audio, audio_filter=microphone_filter(cfg.frontend, reference))
+        tin = local.LocalAudioInputTransport(cfg.audio, audio_filter=microphone_filter(cfg.frontend, reference, duck))
     if opts.output_wav:
         tout = file_tp.FileOutputTransport(opts.output_wav, pace=opts.pace, sample_rate=voice_rate)
     elif opts.input_wav:
@@ -120,5 +134,6 @@ def make_transports(
     else:
         from ..transports import local
 
-        tout = local.LocalAudioOutputTransport(cfg.audio, voice_sample_rate=voice_rate, echo_reference=reference)
+        tout = local.LocalAudioOutputTransport(cfg.audio, voice_sample_rate=voice_rate, echo_reference=reference,
+                                               duck=duck)
     return tin, tout

@@ -49,6 +49,8 @@ class Components:
     """The configured cues (wake, end, error) at the voice's rate; None where turned off."""
     turn_model: SmartTurnModel | None = None
     """The end-of-turn model (turn.model), or None: silence alone ends a turn."""
+    stop_words: list[WakeEngine] = field(default_factory=list)
+    """The stop words (wake.stop_models): heard while a reply plays, they stop it."""
 
     def warm_up(self, system_prompt: str) -> None:
         """Run each model once so the first turn is as fast as the others (blocking).
@@ -88,11 +90,13 @@ def _timed(times: dict[str, float], key: str, fn, *args, **kwargs):  # type: ign
         times[key] = round(time.perf_counter() - started, 3)
 
 
-def load_wake(cfg: Config) -> list[WakeEngine]:
+def load_wake(cfg: Config, stop_words: bool = False) -> list[WakeEngine]:
+    """The wake word engines (``stop_words``: those of wake.stop_models)."""
+    names = cfg.wake.stop_models if stop_words else cfg.wake.models
     try:
-        return load_engines(cfg.wake.engine, list(cfg.wake.models), cfg.wake.custom_models_dir, cfg.models)
+        return load_engines(cfg.wake.engine, list(names), cfg.wake.custom_models_dir, cfg.models)
     except WakeModelError as exc:
-        raise ComponentError(str(exc)) from exc
+        raise ComponentError(f"wake.stop_models: {exc}" if stop_words else str(exc)) from exc
 
 
 def load_vad(cfg: Config) -> VadEngine:
@@ -168,6 +172,7 @@ def load_all(cfg: Config) -> Components:
     times: dict[str, float] = {}
     try:
         wake = _timed(times, "wake", load_wake, cfg)
+        stop_words = load_wake(cfg, stop_words=True)
         vad = _timed(times, "vad", load_vad, cfg)
         stt = _timed(times, "stt", load_stt, cfg)
         llm = _timed(times, "llm", load_llm, cfg)
@@ -176,7 +181,7 @@ def load_all(cfg: Config) -> Components:
     except models.ModelError as exc:
         raise ComponentError(str(exc)) from exc
     comps = Components(wake, vad, stt, llm, tts, times, load_router(cfg, llm), load_cues(cfg, tts.sample_rate),
-                       turn_model)
+                       turn_model, stop_words)
     comps.warm_up(leading_prompt(cfg.llm.system_prompt, cfg.context.persona))
     release_free_memory()
     log.info("models loaded in %s", times)

@@ -14,6 +14,7 @@ in (``short``). Both change the delay once, and the canceller follows.
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
@@ -25,6 +26,11 @@ KEEP_SECONDS = 0.04
 MAX_AHEAD_SECONDS = 0.2
 """More reference than this beyond one frame means the clocks drifted apart: align again."""
 MAX_RAW_SECONDS = 2.0
+MIN_MEASURED_SECONDS = 1.0
+MAX_REDUCTION_DB = 60.0
+"""The reduction reported when nothing of the echo was left (the front end's output was silence)."""
+PLAYING_HOLD_SECONDS = 0.5
+"""The speaker counts as playing this long after its last sound: the device's latency and the room's tail."""
 
 
 class EchoReference:
@@ -38,6 +44,9 @@ class EchoReference:
         self._aligned = False
         self.realigned = 0
         self.short = 0
+        self._last_sound = float("-inf")
+        self._before = self._after = 0.0  # the microphone's energy before and after the front end, while playing
+        self._measured = 0
 
     def set_format(self, rate: int, channels: int) -> None:
         """The playback device's format (when it is opened, or reopened)."""
@@ -54,10 +63,33 @@ class EchoReference:
         with self._lock:
             rate, channels = self._format
             self._raw.append(block)
+            if block.strip(b"\0"):
+                self._last_sound = time.monotonic()
             self._raw_bytes += len(block)
             limit = int(MAX_RAW_SECONDS * rate) * 2 * channels
             while self._raw_bytes > limit and len(self._raw) > 1:
                 self._raw_bytes -= len(self._raw.pop(0))
+
+    @property
+    def playing(self) -> bool:
+        """The speaker is playing sound, or was within ``PLAYING_HOLD_SECONDS``."""
+        return time.monotonic() - self._last_sound < PLAYING_HOLD_SECONDS
+
+    def note_reduction(self, before: np.ndarray, after: np.ndarray) -> None:
+        """The microphone's audio before and after the front end, captured while the speaker played."""
+        self._before += float(np.sum(before.astype(np.float64) ** 2))
+        self._after += float(np.sum(after.astype(np.float64) ** 2))
+        self._measured += before.size
+
+    def take_reduction_db(self) -> float | None:
+        """How much quieter the front end made the microphone while the speaker played, in dB, since the
+        last call (None: less than MIN_MEASURED_SECONDS of it, or silence; at most MAX_REDUCTION_DB)."""
+        before, after, n = self._before, self._after, self._measured
+        self._before = self._after = 0.0
+        self._measured = 0
+        if n < MIN_MEASURED_SECONDS * RATE or before <= 0:
+            return None
+        return round(10 * float(np.log10(before / max(after, before * 10 ** (-MAX_REDUCTION_DB / 10)))), 1)
 
     def take(self, n: int) -> np.ndarray:
         """``n`` samples of reference (int16, 16 kHz mono) for a capture frame of ``n`` samples."""

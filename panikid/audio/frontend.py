@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,10 @@ from typing import Any
 import numpy as np
 
 from .convert import INT16_SCALE
+from .duck import Duck, DuckDecider
 from .echo import EchoReference
+
+log = logging.getLogger(__name__)
 
 STEP = 160
 """Samples in one 10 ms step at 16 kHz: the unit WebRTC's processing works in."""
@@ -45,6 +49,8 @@ class CleanerSettings:
     noise_suppression_level: int = 1
     auto_gain: bool = False
     echo_cancellation: bool = False
+    duck_db: float = 0.0
+    """Turn the reply down by this much while the user talks over it (0: never); needs echo cancellation."""
 
     @property
     def any(self) -> bool:
@@ -53,7 +59,9 @@ class CleanerSettings:
     def describe(self) -> str:
         parts = [name for name, on in (("high-pass", self.high_pass), ("echo cancellation (AEC3)",
                  self.echo_cancellation), (f"noise suppression level {self.noise_suppression_level}",
-                 self.noise_suppression), ("AGC2", self.auto_gain)) if on]
+                 self.noise_suppression), ("AGC2", self.auto_gain),
+                 (f"ducking the reply {self.duck_db:g} dB under the user's voice",
+                  self.echo_cancellation and self.duck_db > 0)) if on]
         return ", ".join(parts) or "off"
 
 
@@ -61,8 +69,9 @@ class InputCleaner:
     """High-pass, noise suppression and AGC on 16 kHz mono s16le, as configured (all off: unchanged)."""
 
     def __init__(self, settings: CleanerSettings, sample_rate: int = 16000,
-                 reference: EchoReference | None = None) -> None:
-        """``reference``: what the speaker plays; echo cancellation needs it (without one it is off)."""
+                 reference: EchoReference | None = None, duck: Duck | None = None) -> None:
+        """``reference``: what the speaker plays; echo cancellation needs it (without one it is off).
+        ``duck``: the speaker's gain, turned down while the user talks over a reply (``duck_db``)."""
         if sample_rate != 16000:
             raise ValueError(f"the front end works at 16000 Hz, got {sample_rate}")
         if reference is None and settings.echo_cancellation:
@@ -79,6 +88,14 @@ class InputCleaner:
                 auto_gain_control=settings.auto_gain,
             )
         self._carry = np.zeros(0, dtype=np.int16)
+        self.duck = duck if self.reference is not None and settings.duck_db > 0 else None
+        self.ducker = DuckDecider(settings.duck_db) if self.duck is not None else None
+        self._vad: Any = importlib.import_module("webrtcvad").Vad(2) if self.ducker is not None else None
+
+    @property
+    def playing(self) -> bool:
+        """The speaker is playing (known with echo cancellation, which is handed what it plays)."""
+        return self.reference is not None and self.reference.playing
 
     @property
     def active(self) -> bool:
@@ -96,9 +113,21 @@ class InputCleaner:
         if not whole:
             return b""
         near = np.ascontiguousarray(x[:whole])
-        if self.reference is not None:
-            return bytes(self._apm.process(near, self.reference.take(whole)).astype("<i2").tobytes())
-        return bytes(self._apm.process(near).astype("<i2").tobytes())
+        if self.reference is None:
+            return bytes(self._apm.process(near).astype("<i2").tobytes())
+        cleaned = self._apm.process(near, self.reference.take(whole))
+        out = bytes(cleaned.astype("<i2").tobytes())
+        playing = self.reference.playing
+        if playing:
+            self.reference.note_reduction(near, cleaned)
+        if self.ducker is not None and self.duck is not None:
+            before = self.ducker.times_ducked
+            for k in range(0, len(out), 2 * STEP):
+                speech = bool(self._vad.is_speech(out[k:k + 2 * STEP], 16000)) if playing else False
+                self.duck.target = self.ducker.step(speech, playing)
+            if self.ducker.times_ducked != before:
+                log.info("speech over the reply: the reply is turned down %g dB", self.settings.duck_db)
+        return out
 
     @property
     def gain_db(self) -> float | None:

@@ -74,6 +74,16 @@ class Wake(EventBody):
 
 
 @dataclass(frozen=True, kw_only=True)
+class StopWord(EventBody):
+    """A stop word was heard while a reply played: the reply stops, no turn starts."""
+
+    type: ClassVar[str] = "stop_word"
+    model: str
+    score: float
+    stream_t: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class CuePlayed(EventBody):
     """A cue was played (chime, done, error or a WAV's name); not a reply: no audio_started."""
 
@@ -176,6 +186,9 @@ class AudioStopped(EventBody):
     turn: int
     interrupted: bool
     heard_text: str | None = optional()
+    echo_reduction_db: float | None = optional()
+    """With echo cancellation: how much quieter the microphone's audio was after the front end than
+    before it while the reply played (its echo taken out; a user talking over the reply lowers it)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -341,9 +354,9 @@ class LlmBackendChanged(EventBody):
 # ------------------------------------------------------------------ lookup
 
 EVENTS: dict[str, type[EventBody]] = {cls.type: cls for cls in (
-    Ready, StateChanged, ConfigReloaded, Wake, CuePlayed, SpeechStarted, SpeechStopped, Transcript, IntentHandled,
-    Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, DeviceLost, DeviceRestored, Error, Interrupted,
-    NoSpeech, TurnAbandoned, Unhandled, TimerFinished, Muted, Unmuted, Listening, VolumeChanged,
+    Ready, StateChanged, ConfigReloaded, Wake, StopWord, CuePlayed, SpeechStarted, SpeechStopped, Transcript,
+    IntentHandled, Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, DeviceLost, DeviceRestored, Error,
+    Interrupted, NoSpeech, TurnAbandoned, Unhandled, TimerFinished, Muted, Unmuted, Listening, VolumeChanged,
     WakeSensitivityChanged, LlmBackendChanged,
 )}
 """Every event type, by name."""

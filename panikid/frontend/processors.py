@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from ..audio.duck import Duck
 from ..audio.echo import EchoReference
 from ..audio.frontend import CleanerSettings, InputCleaner, LoudnessLeveler
 from ..config import FrontendConfig
@@ -19,13 +20,15 @@ log = logging.getLogger(__name__)
 def cleaner_settings(cfg: FrontendConfig) -> CleanerSettings:
     return CleanerSettings(high_pass=cfg.high_pass, noise_suppression=cfg.noise_suppression,
                            noise_suppression_level=cfg.noise_suppression_level, auto_gain=cfg.auto_gain,
-                           echo_cancellation=cfg.echo_cancellation)
+                           echo_cancellation=cfg.echo_cancellation, duck_db=cfg.duck_db)
 
 
-def microphone_filter(cfg: FrontendConfig, reference: EchoReference | None = None) -> InputCleaner | None:
+def microphone_filter(cfg: FrontendConfig, reference: EchoReference | None = None,
+                      duck: Duck | None = None) -> InputCleaner | None:
     """The input transport's ``audio_filter`` (``frontend.*``), or None when all is off. Echo cancellation
-    needs ``reference``, what the local speaker plays (a file output has no echo)."""
-    cleaner = InputCleaner(cleaner_settings(cfg), reference=reference)
+    needs ``reference``, what the local speaker plays (a file output has no echo); ducking needs ``duck``,
+    the local speaker's gain."""
+    cleaner = InputCleaner(cleaner_settings(cfg), reference=reference, duck=duck)
     log.info("microphone front end: %s", cleaner.settings.describe())
     return cleaner if cleaner.settings.any else None
 

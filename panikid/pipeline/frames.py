@@ -93,12 +93,14 @@ class InputAudioFrame(DataFrame):
     """Microphone audio: 16 kHz mono signed 16-bit little-endian PCM.
 
     ``t`` is the stream time of the first sample, in seconds since the input
-    started (counted in samples, so it is exact at any pace).
+    started (counted in samples, so it is exact at any pace). ``playing``: the local speaker was
+    playing while it was captured (known only with echo cancellation, which watches the speaker).
     """
 
     pcm: bytes
     t: float
     sample_rate: int = SAMPLE_RATE
+    playing: bool = False
     # Live input is never dropped: the turn detector needs it for its pre-roll.
     interruptible: ClassVar[bool] = False
 

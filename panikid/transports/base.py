@@ -54,6 +54,11 @@ DRAIN_SLACK_SECONDS = 5.0
 class AudioFilter(Protocol):
     """Changes 16 kHz mono s16le audio, block by block, keeping its length for whole 10 ms blocks."""
 
+    @property
+    def playing(self) -> bool:
+        """The local speaker is playing (the microphone may hear it): what the filter knows of it."""
+        ...
+
     def process(self, pcm: bytes) -> bytes: ...
 
 
@@ -101,11 +106,13 @@ class InputTransport(FrameProcessor):
             self.deliver(EndFrame())
 
     def _deliver_audio(self, pcm: bytes) -> None:
+        playing = False
         if self.audio_filter is not None:
             pcm = self.audio_filter.process(pcm)  # whole 10 ms steps: as long as it came
+            playing = self.audio_filter.playing
         t = self.samples_delivered / SAMPLE_RATE
         self.samples_delivered += len(pcm) // 2
-        self.deliver(InputAudioFrame(pcm=pcm, t=t))
+        self.deliver(InputAudioFrame(pcm=pcm, t=t, playing=playing))
 
     async def _produce(self) -> None:
         chunker = Chunker(self.frame_bytes // 2)
@@ -196,13 +203,19 @@ class OutputTransport(FrameProcessor):
             if frame.text:
                 self._heard.append(frame.text)  # written at playback pace: heard (the last few ms aside)
 
+    def echo_reduction_db(self) -> float | None:
+        """How much the microphone's front end took out of this reply's echo (None: no echo canceller)."""
+        return None
+
     def _finish(self, turn: int, interrupted: bool) -> None:
         self.playing_turn = None
+        reduction = self.echo_reduction_db()
         if interrupted:
             # What the user heard before cutting in: whole sentences whose audio was played.
-            self.events.publish(AudioStopped(turn=turn, interrupted=True, heard_text=" ".join(self._heard)))
+            self.events.publish(AudioStopped(turn=turn, interrupted=True, heard_text=" ".join(self._heard),
+                                             echo_reduction_db=reduction))
         else:
-            self.events.publish(AudioStopped(turn=turn, interrupted=False))
+            self.events.publish(AudioStopped(turn=turn, interrupted=False, echo_reduction_db=reduction))
 
     def on_system_frame(self, frame: SystemFrame) -> None:
         if isinstance(frame, InterruptionFrame):

@@ -13,6 +13,7 @@ import time
 
 from ..audio.convert import StreamResampler, float_to_pcm16, pcm16_to_float, upmix
 from ..audio.devices import AudioDeviceError, DeviceInfo, choose_format
+from ..audio.duck import Duck
 from ..audio.echo import EchoReference
 from ..config import AudioConfig
 from ..events import EventBus
@@ -97,9 +98,10 @@ class LocalAudioOutputTransport(OutputTransport):
 
     def __init__(
         self, config: AudioConfig | None = None, channels: int = 0, voice_sample_rate: int = 22050,
-        echo_reference: EchoReference | None = None,
+        echo_reference: EchoReference | None = None, duck: Duck | None = None,
     ) -> None:
-        """``echo_reference``: handed every block the device plays (the echo canceller's far end)."""
+        """``echo_reference``: handed every block the device plays (the echo canceller's far end);
+        ``duck``: a gain applied to every block first (the reply turned down while the user talks over it)."""
         super().__init__(name="LocalAudioOutput")
         self.config = config or AudioConfig()
         self.volume = self.config.volume
@@ -119,6 +121,10 @@ class LocalAudioOutputTransport(OutputTransport):
         self._closing: asyncio.Future[None] | None = None
         self._dropped_turn: int | None = None
         self.echo_reference = echo_reference
+        self.duck = duck
+
+    def echo_reduction_db(self) -> float | None:
+        return self.echo_reference.take_reduction_db() if self.echo_reference is not None else None
 
     async def setup(self, events: EventBus) -> None:
         await super().setup(events)
@@ -137,13 +143,15 @@ class LocalAudioOutputTransport(OutputTransport):
         )
         self.buffer = _PlaybackBuffer(int(self.rate * BUFFER_SECONDS) * 2 * self.channels)
         self._resamplers.clear()
-        buffer, reference = self.buffer, self.echo_reference
+        buffer, reference, duck, channels = self.buffer, self.echo_reference, self.duck, self.channels
         pull = buffer.take
         if reference is not None:
             reference.set_format(self.rate, self.channels)
 
             def pull(nbytes: int) -> bytes:  # PortAudio's thread: what the device plays is the far end
                 block = buffer.take(nbytes)
+                if duck is not None:
+                    block = duck.apply(block, channels)
                 reference.played(block)
                 return block
 

@@ -23,8 +23,9 @@ class WakeDetector:
     def __post_init__(self) -> None:
         self._cooldown_until = float("-inf")
 
-    def process(self, model: str, t: float, score: float) -> Detection | None:
-        if t < self._cooldown_until or score < self.threshold:
+    def process(self, model: str, t: float, score: float, threshold: float | None = None) -> Detection | None:
+        """``threshold``: this score's own (the one while the speaker plays), instead of ``self.threshold``."""
+        if t < self._cooldown_until or score < (self.threshold if threshold is None else threshold):
             return None
         self._cooldown_until = t + self.cooldown_seconds
         return Detection(model, score, t)

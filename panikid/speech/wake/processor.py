@@ -7,7 +7,15 @@ before it, so a command spoken straight after the wake word is kept whole.
 
 The threshold is the configured one (``wake.threshold``, or the models' own
 cutoff), moved by the sensitivity level; both change live through an
-``UpdateSettingsFrame``, and the threshold always follows from the two.
+``UpdateSettingsFrame``, and the threshold always follows from the two. While the
+local speaker plays (``InputAudioFrame.playing``), ``wake.playback_threshold``
+applies instead when it is lower: the echo canceller takes some of the user's voice
+with the reply's echo, so the wake word scores lower over a reply.
+
+Stop words (``wake.stop_models``) are heard only while a reply plays (from its
+``audio_started`` to its ``audio_stopped``, or while the front end hears the speaker):
+one stops the reply (an ``InterruptionFrame``, as the ``stop`` command) and starts no turn.
+With ``wake.during_replies`` off the wake word is not listened for while a reply plays.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ...events.schema import Wake
+from ...events import Event, EventBus
+from ...events.schema import AudioStarted, AudioStopped, StopWord, Wake
 from ...pipeline.frames import (
     SAMPLE_RATE,
     DataFrame,
@@ -42,16 +51,28 @@ class WakeWordProcessor(FrameProcessor):
     in progress), then the WakeWordFrame.
     """
 
-    settings_keys = frozenset({"wake.threshold", "wake.cooldown_seconds", "wake.sensitivity"})
+    settings_keys = frozenset({"wake.threshold", "wake.cooldown_seconds", "wake.sensitivity",
+                               "wake.playback_threshold"})
 
     def __init__(self, engines: list[WakeEngine], threshold: float = 0.0, cooldown_seconds: float = 2.0,
-                 sensitivity: str = "medium") -> None:
+                 sensitivity: str = "medium", playback_threshold: float = 0.0,
+                 stop_engines: list[WakeEngine] | None = None, during_replies: bool = True) -> None:
         super().__init__("wake")
         if not engines:
             raise ValueError("at least one wake word engine is needed")
         self.engines = engines
+        self.stop_engines = stop_engines or []
+        self._stop_names = frozenset(e.name for e in self.stop_engines)
+        stop_base = min((e.default_threshold for e in self.stop_engines), default=0.5)
+        self.stop_detector = WakeDetector(threshold if threshold > 0 else stop_base, cooldown_seconds)
+        self.reply_playing = False
+        """A reply is playing (between its audio_started and audio_stopped events)."""
+        self.during_replies = during_replies
+        """The wake word is listened for while a reply plays (``wake.during_replies``)."""
         self._configured = threshold
         self.sensitivity = sensitivity
+        self.playback_threshold = playback_threshold
+        """The threshold while the speaker plays (0: the same as ever)."""
         self.detector = WakeDetector(self._threshold(), cooldown_seconds)
         self.muted = False
         self.detections = 0
@@ -80,9 +101,21 @@ class WakeWordProcessor(FrameProcessor):
             level = str(settings["wake.sensitivity"])
             sensitivity_threshold(level, 0.5)  # an unknown level is refused before anything changes
             self.sensitivity = level
+        if "wake.playback_threshold" in settings:
+            self.playback_threshold = float(settings["wake.playback_threshold"])
         if "wake.cooldown_seconds" in settings:
             self.detector.cooldown_seconds = float(settings["wake.cooldown_seconds"])
         self.detector.threshold = self._threshold()
+
+    async def setup(self, events: EventBus) -> None:
+        await super().setup(events)
+        events.listen(self._on_event)
+
+    def _on_event(self, e: Event) -> None:
+        if isinstance(e.body, AudioStarted):
+            self.reply_playing = True
+        elif isinstance(e.body, AudioStopped):
+            self.reply_playing = False
 
     def on_system_frame(self, frame: SystemFrame) -> None:
         if isinstance(frame, MuteFrame):
@@ -91,7 +124,7 @@ class WakeWordProcessor(FrameProcessor):
 
     def _score(self, pcm: bytes) -> list[Score]:
         scores: list[Score] = []
-        for engine in self.engines:
+        for engine in (*self.engines, *self.stop_engines):
             scores.extend(engine.process(pcm))
         scores.sort(key=lambda s: s.end_sample)
         return scores
@@ -107,10 +140,27 @@ class WakeWordProcessor(FrameProcessor):
         if self.muted:
             return
         scores = await self.run_blocking(self._score, frame.pcm)
+        threshold = None
+        if frame.playing and self.playback_threshold > 0:  # never harder to wake than otherwise
+            threshold = min(self.playback_threshold, self.detector.threshold)
         for s in scores:
-            det = self.detector.process(s.model, frame.t + s.end_sample / SAMPLE_RATE, s.score)
+            t = frame.t + s.end_sample / SAMPLE_RATE
+            if s.model in self._stop_names:
+                if self.reply_playing or frame.playing:
+                    stop = self.stop_detector.process(s.model, t, s.score)
+                    if stop is not None:
+                        await self._stop_heard(stop)
+                continue
+            if not self.during_replies and (self.reply_playing or frame.playing):
+                continue
+            det = self.detector.process(s.model, t, s.score, threshold)
             if det is not None:
                 await self._detected(det)
+
+    async def _stop_heard(self, det: Detection) -> None:
+        log.info("stop word %s (score %.2f) at %.2fs: the reply stops", det.model, det.score, det.t)
+        self.events.publish(StopWord(model=det.model, score=round(det.score, 3), stream_t=round(det.t, 3)))
+        await self.push_frame(InterruptionFrame(reason="stop"))
 
     async def _detected(self, det: Detection) -> None:
         self.detections += 1
