@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +131,7 @@ def test_state_discovery_and_every_command(broker: Mosquitto, components: object
         # QoS 1 in every component (Home Assistant 2024.11-2026.5 reads no device-level qos), and the event
         # entity knows every event type.
         assert {k: c.get("qos") for k, c in doc["components"].items()} == {k: 1 for k in doc["components"]}
-        assert doc["components"]["event"]["event_types"] == list(schema.EVENTS)
+        assert doc["components"]["event"]["event_types"] == [*schema.EVENTS, "ack"]
         # A client that connects later gets the retained state.
         late = Listener(broker.port, [f"{BASE}/availability", f"{BASE}/state", f"{BASE}/volume/state"])
         try:
@@ -197,6 +197,24 @@ def test_state_discovery_and_every_command(broker: Mosquitto, components: object
         sub.publish(f"{BASE}/stop", "PRESS")
         sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "interrupted")
         run.wait_event("interrupted", after=n)
+
+        # A command with an id is acknowledged on the event topic, taken or refused (a say with the turn it
+        # started), and a refused one's error event carries the id.
+        def ack_of(ident: object) -> Callable[[bytes], bool]:
+            return lambda p: json.loads(p)["type"] == "ack" and json.loads(p)["id"] == ident
+
+        sub.publish(f"{BASE}/say", json.dumps({"command": "say", "text": "Acknowledged.", "id": "s-1"}))
+        ack = json.loads(sub.wait_for(f"{BASE}/event", ack_of("s-1"))[0])
+        assert ack["event_type"] == "ack" and ack["ok"] is True and ack["command"] == "say" and ack["turn"] > 0
+        sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "audio_started"
+                     and json.loads(p)["turn"] == ack["turn"])
+        sub.publish(f"{BASE}/volume/set", json.dumps({"command": "volume", "volume": 250, "id": 7}))
+        bad = json.loads(sub.wait_for(f"{BASE}/event", ack_of(7))[0])
+        assert bad["ok"] is False and "from 0 to 100" in bad["error"]
+        sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "error" and json.loads(p).get("id") == "7")
+        sub.publish(f"{BASE}/volume/set", "30")  # the plain form has no id: no ack
+        sub.wait_for(f"{BASE}/volume/state", lambda p: p == b"30")
+        assert len([e for e in sub.events(f"{BASE}/event") if e["type"] == "ack"]) == 2
         assert run.thread.is_alive() and run.error is None
     finally:
         sub.close()

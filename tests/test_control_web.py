@@ -6,7 +6,9 @@ import asyncio
 import base64
 import json
 import os
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,8 +94,14 @@ def test_health_page_metrics_and_a_turn_over_the_websocket(served: tuple[DaemonT
             async with http.get(f"{url}/metrics") as r:
                 metrics = await r.text()
             assert "panikid_turns_total 1" in metrics, metrics
+            promtool = shutil.which("promtool")
+            assert promtool, "promtool (Debian's prometheus package) is missing: scripts/setup --test installs it"
+            lint = subprocess.run([promtool, "check", "metrics"], input=metrics, capture_output=True, text=True,
+                                  timeout=30)
+            assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout + lint.stderr  # no complaint
+            assert "panikid_tts_first_audio_seconds_count 1" in metrics  # the said text's synthesis
             # A said text has no end of speech, so no end-of-speech latency.
-            assert "panikid_turn_latency_ms_count 0" in metrics
+            assert "panikid_turn_latency_seconds_count 0" in metrics
             assert 'panikid_errors_total{where="commands"} 3' in metrics
             # A message over the size limit closes the connection (1009), the daemon carries on.
             async with http.ws_connect(f"{url}/ws") as ws:
@@ -211,20 +219,33 @@ def test_a_client_that_never_reads_is_dropped_and_the_turn_completes(components:
 
 
 
-def test_status_counts_turns_into_a_latency_histogram() -> None:
+def test_status_counts_turns_into_histograms_in_seconds() -> None:
     from panikid.control.web.status import Status
     from panikid.events import Event
 
     st = Status(started=0.0)
-    for ms, backend in [(400.0, "local"), (1200.0, "local"), (7000.0, "cloud")]:
-        st.on_event(Event("turn", 1.0, {"turn": 1, "eos_to_first_audio_ms": ms, "backend": backend}))
+    st.on_event(Event("turn", 1.0, {"turn": 1, "eos_to_first_audio_ms": 400.0, "backend": "local",
+                                    "stt_ms": 80.0, "llm_ttft_ms": 40.0, "tts_ttfb_ms": 120.0}))
+    st.on_event(Event("turn", 1.0, {"turn": 2, "eos_to_first_audio_ms": 900.0, "speech_end_to_first_audio_ms": 1200.0,
+                                    "backend": "local"}))
+    st.on_event(Event("turn", 1.0, {"turn": 3, "eos_to_first_audio_ms": 7000.0, "backend": "cloud"}))
     st.on_event(Event("wake", 1.0, {"model": "okay_nabu"}))
     st.on_event(Event("error", 1.0, {"where": 'a"b', "message": "m"}))
+    st.on_event(Event("state", 1.0, {"state": "listening"}))
     text = st.prometheus(now=10.0)
-    assert 'panikid_turn_latency_ms_bucket{le="500"} 1' in text
-    assert 'panikid_turn_latency_ms_bucket{le="1500"} 2' in text
-    assert 'panikid_turn_latency_ms_bucket{le="+Inf"} 3' in text and "panikid_turn_latency_ms_sum 8600.0" in text
+    # From the end of speech where it is known (turn 2: 1.2 s, not the 0.9 s after the decision).
+    assert 'panikid_turn_latency_seconds_bucket{le="0.5"} 1' in text
+    assert 'panikid_turn_latency_seconds_bucket{le="1"} 1' in text
+    assert 'panikid_turn_latency_seconds_bucket{le="1.5"} 2' in text
+    assert 'panikid_turn_latency_seconds_bucket{le="+Inf"} 3' in text and "panikid_turn_latency_seconds_sum 8.6" in text
+    assert 'panikid_stt_seconds_bucket{le="0.1"} 1' in text and "panikid_stt_seconds_count 1" in text
+    assert "panikid_llm_first_token_seconds_sum 0.04" in text and "panikid_tts_first_audio_seconds_count 1" in text
+    assert 'panikid_state{state="listening"} 1' in text and 'panikid_state{state="idle"} 0' in text
+    assert 'panikid_build_info{version="' in text
     assert 'panikid_backend_turns_total{backend="cloud"} 1' in text and "panikid_wake_total 1" in text
     assert 'panikid_errors_total{where="a\\"b"} 1' in text
+    rss = next(line for line in text.splitlines() if line.startswith("process_resident_memory_bytes "))
+    assert int(rss.split()[1]) > 10_000_000  # this test process's own memory
+    assert "_ms" not in text  # base units only
     snap = st.snapshot(now=10.0)
     assert snap["uptime"] == 10.0 and snap["last_turn_latency_ms"] == 7000.0 and len(snap["turns"]) == 3

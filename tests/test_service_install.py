@@ -51,6 +51,9 @@ def test_install_upgrade_uninstall(tmp_path: Path) -> None:
     assert (root / "etc/systemd/system/panikid.service").read_text() == (REPO / "systemd/panikid.service").read_text()
     wants = root / "etc/systemd/system/multi-user.target.wants/panikid.service"
     assert os.readlink(wants) == "/etc/systemd/system/panikid.service"
+    # What the unit's Documentation= points at is installed.
+    (doc,) = re.findall(r"^Documentation=file://(\S+)$", (REPO / "systemd/panikid.service").read_text(), re.M)
+    assert (root / doc.lstrip("/")).read_text() == (REPO / "README.md").read_text()
 
     # Second run: upgrades in place and keeps the edited configuration.
     (root / "etc/panikid/panikid.toml").write_text("[wake]\nthreshold = 0.7\n")

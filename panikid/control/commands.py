@@ -102,18 +102,22 @@ class CommandHandler:
         self.control = control
         self.rejected = 0
 
-    def error(self, message: str, source: str) -> dict[str, Any]:
+    def error(self, message: str, source: str, ident: str | int | None = None) -> dict[str, Any]:
+        """Refuse a command: an ``error`` event (with the command's ``id`` when it had one)."""
         self.rejected += 1
         log.warning("command from %s rejected: %s", source, message)
-        self.control.bus.publish(Error(where="commands", message=message, source=source))
+        self.control.bus.publish(Error(where="commands", message=message, source=source,
+                                       id=None if ident is None else str(ident)))
         return {"ok": False, "error": message}
 
-    def handle_short(self, name: str, payload: bytes | str, source: str) -> dict[str, Any]:
+    def handle_short(self, name: str, payload: bytes | str, source: str,
+                     ident: str | int | None = None) -> dict[str, Any]:
+        """``ident``: the command's own id (an MQTT JSON payload's ``id``), carried by its error event."""
         try:
             cmd = parse_short(name, payload)
         except CommandError as exc:
-            return self.error(str(exc), source)
-        return self.run(cmd, source)
+            return self.error(str(exc), source, ident)
+        return self.run(cmd, source, ident)
 
     def handle_json(self, payload: bytes | str, source: str) -> dict[str, Any]:
         try:
@@ -122,15 +126,15 @@ class CommandHandler:
             return self.error(str(exc), source)
         return self.run(cmd, source)
 
-    def handle_data(self, data: Any, source: str) -> dict[str, Any]:
+    def handle_data(self, data: Any, source: str, ident: str | int | None = None) -> dict[str, Any]:
         """A command already parsed from JSON (see :func:`~panikid.control.schema.load_json`)."""
         try:
             cmd = from_dict(data)
         except CommandError as exc:
-            return self.error(str(exc), source)
-        return self.run(cmd, source)
+            return self.error(str(exc), source, ident)
+        return self.run(cmd, source, ident)
 
-    def run(self, cmd: Command, source: str) -> dict[str, Any]:
+    def run(self, cmd: Command, source: str, ident: str | int | None = None) -> dict[str, Any]:
         """Dispatch to the control API: {"ok": True, ...} or {"ok": False, "error": ...}.
 
         A command either takes effect or is refused, never half of each: whatever can
@@ -161,6 +165,6 @@ class CommandHandler:
             else:
                 d.set_llm_backend(cmd.backend)
         except Exception as exc:  # a command never takes the daemon down
-            return self.error(f"{cmd.name}: {exc}", source)
+            return self.error(f"{cmd.name}: {exc}", source, ident)
         log.info("command %s from %s", cmd.name, source)
         return result

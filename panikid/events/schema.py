@@ -246,6 +246,7 @@ class Error(EventBody):
     message: str
     turn: int | None = optional()  # the turn it belongs to
     source: str | None = optional()  # the surface a refused command came from
+    id: str | None = optional()  # the refused command's own id (its JSON form's "id"), as text
     fatal: bool = optional(False)  # the assistant cannot go on (the audio input stopped)
 
 

@@ -27,12 +27,13 @@ from ...config import Config
 from ...events import Event, dumps, encodable
 from ...events.schema import AudioStopped, Error, TurnAbandoned
 from ...secrets import read_secret
-from ..schema import CommandError
+from ..commands import decode
+from ..schema import CommandError, load_json, request_id
 from ..settings import SETTINGS
 from ..web.status import Status
 from . import hermes
 from .discovery import discovery_payload, discovery_topic
-from .topics import COMMAND_TOPICS, Message, Topics, backoff_delay, messages_for
+from .topics import COMMAND_TOPICS, Message, Topics, ack_message, backoff_delay, messages_for
 
 if TYPE_CHECKING:
     from ..api import ControlApi
@@ -193,7 +194,10 @@ class MqttSurface:
             # A retained command would fire again on every reconnect.
             self.handler.error(f"ignored a retained message on {topic}: commands must not be retained", "mqtt")
             return
-        self.handler.handle_short(name, payload, "mqtt")
+        ident = _payload_id(payload)
+        reply = self.handler.handle_short(name, payload, "mqtt", ident)
+        if ident is not None:
+            self._send(ack_message(self.topics, ident, reply))
 
     def _hermes(self, topic: str, payload: bytes) -> None:
         try:
@@ -270,3 +274,13 @@ class MqttSurface:
             self._send(msg)
         if self.mcfg.hermes:
             self._hermes_events(e)
+
+
+def _payload_id(payload: bytes) -> str | int | None:
+    """The ``id`` of a command's JSON form, when it has a usable one (the plain forms have none)."""
+    if not payload.lstrip().startswith(b"{"):
+        return None
+    try:
+        return request_id(load_json(decode(payload)))
+    except CommandError:
+        return None

@@ -42,9 +42,11 @@ COMMAND_TOPICS = {
 }
 """Command topic (under the device base) -> command name."""
 
-EVENT_TYPES = list(schema.EVENTS)
+ACK = "ack"
+"""What the ``event`` topic says of a command sent with an ``id`` (MQTT's own: not a bus event)."""
+EVENT_TYPES = [*schema.EVENTS, ACK]
 """Every event type goes to the ``event`` topic (an automation may react to any: a timer ringing, a
-reload), and is one of the Home Assistant event entity's ``event_types``."""
+reload), and is one of the Home Assistant event entity's ``event_types``; so does ``ack``."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,12 @@ class Topics:
         if not topic.startswith(self.base + "/"):
             return None
         return COMMAND_TOPICS.get(topic[len(self.base) + 1:])
+
+
+def ack_message(topics: Topics, ident: str | int, reply: dict[str, Any]) -> Message:
+    """The acknowledgement of a command sent with an ``id``: the handler's reply (``ok``, ``command``,
+    ``turn`` for say/ask, or ``error``) with the id."""
+    return Message(topics.event, dumps({"event_type": ACK, "type": ACK, "id": ident, **reply}), False, "event")
 
 
 def messages_for(e: Event, topics: Topics, attributes: dict[str, Any]) -> list[Message]:

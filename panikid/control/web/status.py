@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections import Counter, deque
 from typing import Any
 
+from ... import __version__
 from ...events import Event
 from ...events.schema import Error, Interrupted, Reply, StateChanged, Transcript, TurnSummary, Wake
+from ...events.state import State
+from .prometheus import Histogram, label, metric, process_lines
 
-LATENCY_BUCKETS_MS = (250, 500, 1000, 1500, 2000, 3000, 5000, 10000)
+LATENCY_BUCKETS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+"""Seconds from the end of speech to the first reply audio: around the targets (0.5-1.5 s)."""
+STAGE_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 RECENT_TURNS = 10
 
 
@@ -29,9 +34,16 @@ class Status:
         self.counts: Counter[str] = Counter()
         self.backend_use: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
-        self.latency_buckets = [0] * len(LATENCY_BUCKETS_MS)
-        self.latency_sum = 0.0
-        self.latency_count = 0
+        self.latency = Histogram("panikid_turn_latency_seconds",
+                                 "From the end of the user's speech to the first reply audio.", LATENCY_BUCKETS)
+        self.stages = {
+            "stt_ms": Histogram("panikid_stt_seconds", "Speech-to-text time of a turn.", STAGE_BUCKETS),
+            "llm_ttft_ms": Histogram("panikid_llm_first_token_seconds",
+                                     "From the transcript to the reply's first token (local or cloud model).",
+                                     STAGE_BUCKETS),
+            "tts_ttfb_ms": Histogram("panikid_tts_first_audio_seconds",
+                                     "Text-to-speech time to the reply's first audio.", STAGE_BUCKETS),
+        }
         self.last_t = 0.0
 
     def on_event(self, e: Event) -> None:
@@ -54,13 +66,15 @@ class Status:
         self.turns.append({k: v for k, v in fields.items() if k not in ("type", "t")})  # as the event wrote it
         if turn.backend:
             self.backend_use[str(turn.backend)] += 1
-        ms = turn.eos_to_first_audio_ms
+        ms = turn.speech_end_to_first_audio_ms
+        if not isinstance(ms, (int, float)):
+            ms = turn.eos_to_first_audio_ms  # (no voiced end known: from the end-of-speech decision)
         if isinstance(ms, (int, float)):
-            self.latency_sum += ms
-            self.latency_count += 1
-            for i, bound in enumerate(LATENCY_BUCKETS_MS):
-                if ms <= bound:
-                    self.latency_buckets[i] += 1
+            self.latency.observe(ms / 1000)
+        for key, histogram in self.stages.items():
+            value = fields.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                histogram.observe(value / 1000)
 
     def attributes(self) -> dict[str, Any]:
         last = self.turns[-1] if self.turns else {}
@@ -83,36 +97,31 @@ class Status:
         }
 
     def prometheus(self, now: float, dropped: int = 0, escaped: int = 0) -> str:
-        lines = [
-            "# HELP panikid_up The daemon is running.", "# TYPE panikid_up gauge", "panikid_up 1",
-            "# HELP panikid_uptime_seconds Seconds since start.", "# TYPE panikid_uptime_seconds gauge",
-            f"panikid_uptime_seconds {now - self.started:.1f}",
-            "# HELP panikid_wake_total Wake words heard.", "# TYPE panikid_wake_total counter",
-            f"panikid_wake_total {self.counts[Wake.type]}",
-            "# HELP panikid_turns_total Completed turns.", "# TYPE panikid_turns_total counter",
-            f"panikid_turns_total {self.counts[TurnSummary.type]}",
-            "# HELP panikid_interruptions_total Replies cut short.", "# TYPE panikid_interruptions_total counter",
-            f"panikid_interruptions_total {self.counts[Interrupted.type]}",
-            "# HELP panikid_errors_total Errors, by where they happened.", "# TYPE panikid_errors_total counter",
-        ]
-        lines += [f'panikid_errors_total{{where="{_label(w)}"}} {n}' for w, n in sorted(self.errors.items())]
-        lines += ["# HELP panikid_backend_turns_total Turns answered, by LLM backend.",
-                  "# TYPE panikid_backend_turns_total counter"]
-        lines += [f'panikid_backend_turns_total{{backend="{_label(b)}"}} {n}'
-                  for b, n in sorted(self.backend_use.items())]
-        lines += ["# HELP panikid_turn_latency_ms End of speech to first reply audio.",
-                  "# TYPE panikid_turn_latency_ms histogram"]
-        lines += [f'panikid_turn_latency_ms_bucket{{le="{b}"}} {n}'
-                  for b, n in zip(LATENCY_BUCKETS_MS, self.latency_buckets, strict=True)]
-        lines += [f'panikid_turn_latency_ms_bucket{{le="+Inf"}} {self.latency_count}',
-                  f"panikid_turn_latency_ms_sum {self.latency_sum:.1f}",
-                  f"panikid_turn_latency_ms_count {self.latency_count}",
-                  "# HELP panikid_ws_dropped_total WebSocket clients disconnected for falling behind.",
-                  "# TYPE panikid_ws_dropped_total counter", f"panikid_ws_dropped_total {dropped}",
-                  "# HELP panikid_unencodable_total Values no encoder could take as they were (escaped instead).",
-                  "# TYPE panikid_unencodable_total counter", f"panikid_unencodable_total {escaped}"]
+        lines = metric("panikid_build_info", "gauge", "The running version (always 1).",
+                       [f'panikid_build_info{{version="{label(__version__)}"}} 1'])
+        lines += metric("panikid_up", "gauge", "The daemon is running.", ["panikid_up 1"])
+        lines += metric("panikid_uptime_seconds", "gauge", "Seconds since start.",
+                        [f"panikid_uptime_seconds {now - self.started:.1f}"])
+        lines += metric("panikid_state", "gauge", "The assistant's state (1 for the current one).",
+                        [f'panikid_state{{state="{s.value}"}} {int(s.value == self.state)}' for s in State])
+        lines += metric("panikid_wake_total", "counter", "Wake words heard.",
+                        [f"panikid_wake_total {self.counts[Wake.type]}"])
+        lines += metric("panikid_turns_total", "counter", "Completed turns.",
+                        [f"panikid_turns_total {self.counts[TurnSummary.type]}"])
+        lines += metric("panikid_interruptions_total", "counter", "Replies cut short.",
+                        [f"panikid_interruptions_total {self.counts[Interrupted.type]}"])
+        lines += metric("panikid_errors_total", "counter", "Errors, by where they happened.",
+                        [f'panikid_errors_total{{where="{label(w)}"}} {n}' for w, n in sorted(self.errors.items())])
+        lines += metric("panikid_backend_turns_total", "counter", "Turns answered, by LLM backend.",
+                        [f'panikid_backend_turns_total{{backend="{label(b)}"}} {n}'
+                         for b, n in sorted(self.backend_use.items())])
+        lines += self.latency.lines()
+        for histogram in self.stages.values():
+            lines += histogram.lines()
+        lines += metric("panikid_ws_dropped_total", "counter", "WebSocket clients disconnected for falling behind.",
+                        [f"panikid_ws_dropped_total {dropped}"])
+        lines += metric("panikid_unencodable_total", "counter",
+                        "Values no encoder could take as they were (escaped instead).",
+                        [f"panikid_unencodable_total {escaped}"])
+        lines += process_lines()
         return "\n".join(lines) + "\n"
-
-
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

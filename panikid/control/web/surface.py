@@ -275,8 +275,8 @@ class WebSurface:
             data = load_json(decode(text))
         except CommandError as exc:
             return self.handler.error(str(exc), "websocket")
-        reply = self.handler.handle_data(data, "websocket")
         ident = request_id(data)
+        reply = self.handler.handle_data(data, "websocket", ident)
         if ident is not None:
             reply["id"] = ident
         return reply
