@@ -96,8 +96,8 @@ def test_health_page_metrics_and_a_turn_over_the_websocket(served: tuple[DaemonT
             assert "panikid_turns_total 1" in metrics, metrics
             promtool = shutil.which("promtool")
             assert promtool, "promtool (Debian's prometheus package) is missing: scripts/setup --test installs it"
-            lint = subprocess.run([promtool, "check", "metrics"], input=metrics, capture_output=True, text=True,
-                                  timeout=30)
+            lint = await asyncio.to_thread(subprocess.run, [promtool, "check", "metrics"], input=metrics,
+                                           capture_output=True, text=True, timeout=30)
             assert lint.returncode == 0 and not lint.stdout.strip(), lint.stdout + lint.stderr  # no complaint
             assert "panikid_tts_first_audio_seconds_count 1" in metrics  # the said text's synthesis
             # A said text has no end of speech, so no end-of-speech latency.

@@ -56,7 +56,7 @@ async def _hear(wake: WakeWordProcessor, batches: list[tuple[object | None, list
                 pipeline.queue_frame(f)
             queued += len(frames)
             async with asyncio.timeout(60):
-                while wake.audio_frames < queued:  # this batch heard before the next event
+                while wake.audio_frames < queued:  # noqa: ASYNC110 (this batch heard before the next event)
                     await asyncio.sleep(0.01)
     finally:
         await runner.cancel()
