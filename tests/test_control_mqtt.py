@@ -41,8 +41,12 @@ def test_discovery_has_every_component_with_platform_and_unique_id() -> None:
     comps = doc["components"]
     platforms = {k: c["platform"] for k, c in comps.items()}
     assert platforms == {"state": "sensor", "last_transcript": "sensor", "last_reply": "sensor", "mute": "switch",
-                         "listen": "button", "stop": "button", "say": "text", "volume": "number",
+                         "listen": "button", "stop": "button", "say": "text", "ask": "text",
+                         "announce": "notify", "backend": "sensor", "last_latency": "sensor", "volume": "number",
                          "wake_sensitivity": "select", "llm_backend": "select", "event": "event"}
+    assert comps["announce"]["command_topic"] == comps["say"]["command_topic"] == f"{BASE}/say"
+    assert comps["ask"]["command_topic"] == f"{BASE}/ask"
+    assert comps["last_latency"]["state_topic"] == f"{BASE}/state/attributes"
     ids = [c["unique_id"] for c in comps.values()]
     assert len(set(ids)) == len(ids)
     assert comps["state"]["device_class"] == "enum" and "muted" in comps["state"]["options"]
