@@ -152,6 +152,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_checks(cfg, sys.stdout)
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    """systemd's ExecReload=: check the file first, and only then signal the daemon, so a refused file makes
+    ``systemctl reload`` fail and the running configuration stays (the daemon checks it again itself)."""
+    import os
+    import signal
+
+    try:
+        config_mod.load(args.config)
+    except ConfigError as exc:
+        print(f"panikid reload: refused, the running configuration stays in effect: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        os.kill(args.pid, signal.SIGHUP)
+    except OSError as exc:
+        print(f"panikid reload: cannot signal the daemon (pid {args.pid}): {exc.strerror}", file=sys.stderr)
+        return EXIT_PROBLEM
+    return EXIT_OK
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from .audio import devices
 
@@ -226,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("check", cmd_check,
         "check configuration, models and audio devices (exit 0 healthy, 1 problems, 2 invalid config)")
     add("devices", cmd_devices, "list capture and playback devices")
+    rl = add("reload", cmd_reload, "check the configuration file, then make the running daemon (PID) read it "
+                                   "again (exit 2, nothing signalled, when the file is invalid)")
+    rl.add_argument("--pid", type=int, required=True, help="the daemon's process id (systemd: $MAINPID)")
 
     m = add("models", cmd_models, "list the models or verify their checksums")
     m.add_argument("action", choices=["list", "verify"])

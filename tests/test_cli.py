@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 import wave
 from pathlib import Path
 
@@ -143,3 +146,26 @@ def test_bench_reports_figures() -> None:
     assert 0 <= r["idle_cpu_percent_of_one_core"] < 100
     assert r["peak_rss_mb"] > 100
     assert r["machine"]["cores"] >= 1
+
+
+def test_reload_signals_the_daemon_only_for_a_valid_file(tmp_path: Path) -> None:
+    """``panikid reload`` (the unit's ExecReload=): an invalid file is refused with exit 2 and nothing is
+    signalled; a valid one sends SIGHUP (to a stand-in process here, which SIGHUP ends)."""
+    target = subprocess.Popen(["sleep", "60"])
+    try:
+        bad = tmp_path / "bad.toml"
+        bad.write_text("[wake]\nthreshold = 7\n")
+        r = run_cli("reload", "--config", str(bad), "--pid", str(target.pid))
+        assert r.code == 2 and "refused" in r.stderr and "wake.threshold" in r.stderr, r.stderr
+        time.sleep(0.3)
+        assert target.poll() is None  # not signalled
+        good = tmp_path / "good.toml"
+        good.write_text("[wake]\nthreshold = 0.7\n")
+        r = run_cli("reload", "--config", str(good), "--pid", str(target.pid))
+        assert r.code == 0, r.stderr
+        assert target.wait(10) == -signal.SIGHUP
+        r = run_cli("reload", "--config", str(good), "--pid", str(target.pid))  # it is gone now
+        assert r.code == 1 and "cannot signal the daemon" in r.stderr
+    finally:
+        if target.poll() is None:
+            target.kill()

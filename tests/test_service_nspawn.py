@@ -214,7 +214,8 @@ def test_stalled_pipeline_is_killed_by_the_watchdog_and_restarted(container: Con
 
 
 def test_reload_credentials_and_check(container: Container) -> None:
-    # `systemctl reload` (ExecReload= sends SIGHUP): a live key is applied, the service keeps its pid.
+    # `systemctl reload` (ExecReload= checks the file, then sends SIGHUP): a live key is applied, the service
+    # keeps its pid.
     pid = container.show("MainPID")
     cfg = container.root / "etc/panikid/panikid.toml"
     cfg.write_text(cfg.read_text().replace("cooldown_seconds = 2.0", "cooldown_seconds = 3.5"))
@@ -224,6 +225,18 @@ def test_reload_credentials_and_check(container: Container) -> None:
         assert time.monotonic() < deadline, container.journal()[-3000:]
         time.sleep(0.5)
     assert container.show("MainPID") == pid
+
+    # An invalid file: `systemctl reload` fails and says why; the daemon runs on, unsignalled, as it was.
+    good = cfg.read_text()
+    cfg.write_text(good.replace("cooldown_seconds = 3.5", "cooldown_seconds = -1.0"))
+    r = container.run("systemctl", "reload", "panikid.service", check=False)
+    assert r.returncode != 0, r.stdout + r.stderr
+    journal = container.journal()
+    assert "panikid reload: refused, the running configuration stays in effect: /etc/panikid/panikid.toml: " \
+        "wake.cooldown_seconds" in journal, journal[-2000:]
+    assert container.show("MainPID") == pid and container.show("ActiveState") == "active"
+    assert container.journal().count("configuration reloaded from") == 1  # only the valid reload
+    cfg.write_text(good)
 
     # A secret in /etc/panikid/credentials reaches the service, and only there.
     secret = container.root / "etc/panikid/credentials/openai_api_key"
