@@ -1,4 +1,4 @@
-"""The command line: panikid run | transcribe | say | ask | check | devices | models | bench | eval.
+"""The command line: panikid run | transcribe | say | ask | check | devices | models | web-cert | bench | eval.
 
 Exit status: 0 success, 1 a problem (bad input file, missing device, failed
 check), 2 invalid configuration (the message names the key and what is allowed).
@@ -205,6 +205,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_eval(args.slice, args.pace, args.config, cfg.source, args.out, args.json)
 
 
+def cmd_web_cert(args: argparse.Namespace) -> int:
+    from .control.web import tls
+
+    cfg = _load_config(args)
+    wcfg = cfg.web if cfg.web.tls != "off" else config_mod.replace(cfg, web={"tls": "self-signed"}).web
+    try:
+        cert = tls.certificate(wcfg, tls.state_dir())
+    except tls.TlsError as exc:
+        raise UserError(str(exc), EXIT_CONFIG) from exc
+    assert cert is not None
+    print(f"certificate: {cert.cert_file} ({'made now' if cert.made else 'kept'}, "
+          f"valid until {cert.not_after:%Y-%m-%d})")
+    print(f"sha256 fingerprint: {cert.fingerprint}")
+    print(f"names: {', '.join(cert.names)}")
+    if cfg.web.tls == "off":
+        print('web.tls is "off": set it to "self-signed" to serve this certificate', file=sys.stderr)
+    return EXIT_OK
+
+
 # ----------------------------------------------------------------------------- parser
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "again (exit 2, nothing signalled, when the file is invalid)")
     rl.add_argument("--pid", type=int, required=True, help="the daemon's process id (systemd: $MAINPID)")
 
+    add("web-cert", cmd_web_cert, "make or load the web surface's https certificate (web.tls) and print its "
+                                   "file, SHA-256 fingerprint and names")
     m = add("models", cmd_models, "list the models or verify their checksums")
     m.add_argument("action", choices=["list", "verify"])
 

@@ -245,8 +245,14 @@ class WebConfig:
     token_file: str = _opt("", "File holding the access token (first line); the environment variable PANIKID_WEB_TOKEN wins.")
     allowed_origins: list[str] = _opt([], "Browser origins allowed besides the server's own (e.g. 'http://ha.local:8123').")
     allowed_hosts: list[str] = _opt([], "Host names the server answers to besides localhost, 127.0.0.1, ::1, web.host and addresses (e.g. 'pi.local'); a request for any other name is refused (DNS rebinding).")
+    audio_sessions: bool = _opt(True, "Let a browser (the status page's Talk button, WebRTC) or a program (the /audio WebSocket) be the microphone and speaker; one conversation at a time: a session takes the floor from the local microphone until it ends.")
+    session_timeout_seconds: float = _opt(2.0, "A remote audio session that sends no audio for this long (tab closed, network gone) is ended and the floor returns to the local microphone.", min=0.5, max=60.0)
     max_message_bytes: int = _opt(4096, "Largest WebSocket message accepted from a client.", min=256, max=1048576)
     client_queue: int = _opt(256, "Messages queued for one WebSocket client before it is dropped as too slow.", min=8, max=100000)
+    tls: str = _opt("off", "Serve https instead of http: browsers let a page use the microphone only over https (or on localhost). 'self-signed': a certificate panikid makes once and keeps in web.cert_dir (accept it once in the browser, or compare the fingerprint `panikid web-cert` prints); 'files': web.cert_file and web.key_file.", choices=["off", "self-signed", "files"])
+    cert_file: str = _opt("", "web.tls = 'files': the certificate (PEM; the server's first, then any intermediates).")
+    key_file: str = _opt("", "web.tls = 'files': its private key (PEM, not encrypted).")
+    cert_dir: str = _opt("", "web.tls = 'self-signed': where the certificate and key are kept; empty = the service's state directory ($STATE_DIRECTORY, /var/lib/panikid under systemd), else ~/.local/state/panikid.")
 
 
 @dataclass(frozen=True)

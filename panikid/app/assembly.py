@@ -33,7 +33,8 @@ from ..speech.stt.processor import STTProcessor
 from ..speech.tts.processor import SentenceAggregator, TTSProcessor
 from ..speech.turn.processor import TurnDetector
 from ..speech.wake.processor import WakeWordProcessor
-from ..transports.base import OutputTransport
+from ..transports.base import InputTransport, OutputTransport
+from ..transports.remote import RemoteFloor
 from .components import Components
 
 OWN_KEYS = frozenset({"general.log_level"})
@@ -51,6 +52,8 @@ class RunOptions:
     output_wav: str | None = None
     pace: str = "realtime"
     events_out: IO[str] | None = None
+    remote_only: bool = False
+    """No local microphone or speaker: remote sessions (a browser, a program) only, on real-time silence."""
 
 
 def build_assistant(cfg: Config, comps: Components, on_action: Callable[[Action], None] | None = None,
@@ -101,14 +104,36 @@ def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
 
 
 def make_transports(
-    cfg: Config, opts: RunOptions, voice_rate: int, hold: asyncio.Event | None = None
+    cfg: Config, opts: RunOptions, voice_rate: int, hold: asyncio.Event | None = None,
+    floor: RemoteFloor | None = None,
 ) -> tuple[FrameProcessor, FrameProcessor]:
-    """File transports for --input/--output, local audio devices otherwise. With the local microphone and
-    speaker both, what the speaker plays is the microphone's echo canceller's far end."""
+    """File transports for --input/--output, local audio devices otherwise (neither with ``remote_only``).
+    With the local microphone and speaker both, what the speaker plays is the microphone's echo canceller's
+    far end. With a ``floor``, both are wrapped so that a remote session can take the floor."""
+    tin, tout = _local_transports(cfg, opts, voice_rate, hold, with_filter=floor is None)
+    if floor is None:
+        return tin, tout
+    from ..transports.floor import FloorInput, FloorOutput
+
+    assert isinstance(tin, InputTransport) and isinstance(tout, OutputTransport)
+    reference = getattr(tout, "echo_reference", None)
+    duck = getattr(tout, "duck", None)
+    cleaner = microphone_filter(cfg.frontend, reference, duck)
+    return FloorInput(tin, floor, audio_filter=cleaner), FloorOutput(tout, floor)
+
+
+def _local_transports(
+    cfg: Config, opts: RunOptions, voice_rate: int, hold: asyncio.Event | None, with_filter: bool,
+) -> tuple[FrameProcessor, FrameProcessor]:
     from ..audio.duck import Duck
     from ..audio.echo import EchoReference
     from ..transports import file as file_tp
+    from ..transports.null import NullOutputTransport
 
+    if opts.remote_only:
+        from ..transports.floor import SilenceSource
+
+        return SilenceSource(cfg.audio.frame_ms), NullOutputTransport()
     local_pair = not opts.input_wav and not opts.output_wav
     reference = EchoReference() if local_pair and cfg.frontend.echo_cancellation else None
     duck = Duck() if reference is not None and cfg.frontend.duck_db > 0 else None
@@ -118,18 +143,17 @@ def make_transports(
     if opts.input_wav:
         tin = file_tp.FileInputTransport(opts.input_wav, pace=opts.pace, frame_ms=cfg.audio.frame_ms,
                                          hold=hold if opts.pace == "fast" else None,
-                                         audio_filter=microphone_filter(cfg.frontend))
+                                         audio_filter=microphone_filter(cfg.frontend) if with_filter else None)
     else:
         from ..transports import local
 
-        tin = local.LocalAudioInputTransport(cfg.audio, audio_filter=microphone_filter(cfg.frontend, reference, duck))
+        tin = local.LocalAudioInputTransport(
+            cfg.audio, audio_filter=microphone_filter(cfg.frontend, reference, duck) if with_filter else None)
     if opts.output_wav:
         tout = file_tp.FileOutputTransport(opts.output_wav, pace=opts.pace, sample_rate=voice_rate)
     elif opts.input_wav:
         # A file as the microphone and no --output: the reply is not played anywhere,
         # but it is still produced and evented.
-        from ..transports.null import NullOutputTransport
-
         tout = NullOutputTransport()
     else:
         from ..transports import local

@@ -23,11 +23,12 @@ from ..control.settings import RuntimeSettings
 from ..events import Event, EventBus, Subscription
 from ..events.follow_up import FollowUpPolicy
 from ..events.metrics import TurnMetrics
-from ..events.schema import Error, Listening, Ready, StateChanged
+from ..events.schema import Error, Listening, Ready, SessionEnded, SessionStarted, StateChanged
 from ..events.state import State, StateMachine
 from ..pipeline.frames import InterruptionFrame, ListenFrame
 from ..pipeline.runner import Pipeline, PipelineRunner
 from ..service.testhook import StallHook
+from ..transports.remote import RemoteFloor, RemoteSession
 from .assembly import RunOptions, build_pipeline, make_transports
 from .components import Components, load_all
 from .control import DaemonControl
@@ -72,6 +73,9 @@ class Daemon(DaemonControl):
         self._stop = asyncio.Event()
         self._hold = asyncio.Event()
         self._hold.set()
+        self.floor: RemoteFloor | None = None
+        if cfg.web.enabled and cfg.web.audio_sessions:
+            self.floor = RemoteFloor(cfg.web.session_timeout_seconds, self._session_started, self._session_ended)
         self.bus.listen(self._on_event)
 
     # ---------------------------------------------------------------- state
@@ -91,6 +95,24 @@ class Daemon(DaemonControl):
         if seconds is not None and self.pipeline is not None and not self.pipeline.ended.is_set():
             self.bus.publish(Listening(follow_up=True, seconds=seconds))
             self.pipeline.queue_frame(ListenFrame(no_speech_seconds=seconds, reason="follow_up"))
+
+    # ---------------------------------------------------------------- remote sessions
+    def remote_floor(self) -> RemoteFloor | None:
+        return self.floor
+
+    def _cut_turn(self, reason: str) -> None:
+        """A remote session came or went: a turn in progress belonged to whoever had the floor before."""
+        if self.pipeline is not None and self.state.state not in (State.IDLE, State.MUTED, State.ERROR):
+            self.pipeline.queue_frame(InterruptionFrame(reason=reason))
+
+    def _session_started(self, session: RemoteSession) -> None:
+        self.bus.publish(SessionStarted(session=session.id, kind=session.info.kind, peer=session.info.peer))
+        self._cut_turn("session_started")
+
+    def _session_ended(self, session: RemoteSession) -> None:
+        self.bus.publish(SessionEnded(session=session.id, kind=session.info.kind, reason=session.end_reason,
+                                      seconds=round(session.clock() - session.started, 1)))
+        self._cut_turn("session_ended")
 
     def _update_hold(self) -> None:
         # A fast-paced input file waits while a turn is processed or answered.
@@ -170,7 +192,7 @@ class Daemon(DaemonControl):
             if self.components is None:
                 self.components = await asyncio.to_thread(load_all, self.cfg)
             comps: Components = self.components
-            tin, tout = make_transports(self.cfg, self.opts, comps.tts.sample_rate, self._hold)
+            tin, tout = make_transports(self.cfg, self.opts, comps.tts.sample_rate, self._hold, self.floor)
             # User actions ("turn on the lights") publish through the first surface that can.
             sink = next((cast(ActionSink, sf) for sf in self.surfaces if callable(getattr(sf, "publish", None))),
                         None)
@@ -183,8 +205,10 @@ class Daemon(DaemonControl):
             runner = PipelineRunner(self.pipeline, self.bus)
             await runner.start()
             await self._wait_for_audio()
-            self.bus.publish(Ready(input=self.opts.input_wav or "microphone",
-                                   output=self.opts.output_wav or ("none" if self.opts.input_wav else "speaker"),
+            remote = "remote sessions only" if self.opts.remote_only else None
+            self.bus.publish(Ready(input=remote or self.opts.input_wav or "microphone",
+                                   output=remote or self.opts.output_wav
+                                   or ("none" if self.opts.input_wav else "speaker"),
                                    load_seconds=comps.load_seconds))
             if stall is not None:
                 stall.arm()

@@ -18,6 +18,7 @@ from ..events import EventBus
 from .settings import RuntimeSettings
 
 if TYPE_CHECKING:
+    from ..transports.remote import RemoteFloor
     from .commands import CommandHandler
 
 
@@ -43,6 +44,9 @@ class ControlApi(Protocol):
 
     def last_audio(self) -> float | None:
         """Monotonic time of the last audio frame heard, None before the first (the watchdog's sign of life)."""
+
+    def remote_floor(self) -> RemoteFloor | None:
+        """Where remote audio sessions (a browser, a program) take the floor; None when they are off."""
 
     # ------------------------------------------------------------ act
     def mute(self, muted: bool) -> None: ...

@@ -233,6 +233,28 @@ class DeviceRestored(EventBody):
     lost_seconds: float  # how long it was gone
 
 
+@dataclass(frozen=True, kw_only=True)
+class SessionStarted(EventBody):
+    """A remote session (a browser, a program) took the floor: the assistant hears and answers it, not the
+    local microphone, until it ends."""
+
+    type: ClassVar[str] = "session_started"
+    session: int
+    kind: str  # websocket or webrtc
+    peer: str  # the remote address
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionEnded(EventBody):
+    """A remote session ended: the floor is the local microphone's again (a turn it was in is cut)."""
+
+    type: ClassVar[str] = "session_ended"
+    session: int
+    kind: str
+    reason: str  # closed, or no audio within web.session_timeout_seconds
+    seconds: float  # how long it lasted
+
+
 # ------------------------------------------------------------------ what ends a turn early (or answers none)
 
 
@@ -356,9 +378,9 @@ class LlmBackendChanged(EventBody):
 
 EVENTS: dict[str, type[EventBody]] = {cls.type: cls for cls in (
     Ready, StateChanged, ConfigReloaded, Wake, StopWord, CuePlayed, SpeechStarted, SpeechStopped, Transcript,
-    IntentHandled, Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, DeviceLost, DeviceRestored, Error,
-    Interrupted, NoSpeech, TurnAbandoned, Unhandled, TimerFinished, Muted, Unmuted, Listening, VolumeChanged,
-    WakeSensitivityChanged, LlmBackendChanged,
+    IntentHandled, Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, DeviceLost, DeviceRestored,
+    SessionStarted, SessionEnded, Error, Interrupted, NoSpeech, TurnAbandoned, Unhandled, TimerFinished, Muted,
+    Unmuted, Listening, VolumeChanged, WakeSensitivityChanged, LlmBackendChanged,
 )}
 """Every event type, by name."""
 

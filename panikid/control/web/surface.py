@@ -1,4 +1,8 @@
-"""The local HTTP surface: /healthz, /metrics, the status page and the /ws WebSocket API.
+"""The local HTTP surface: /healthz, /metrics, the status page, the /ws WebSocket API and remote audio.
+
+Remote audio (a browser or a program as the microphone and speaker, one session at a time):
+``/audio`` (PCM over a WebSocket, :mod:`.audio`), ``POST /webrtc/offer`` (:mod:`.webrtc`),
+``/audio/info`` (what the page may use). https with a self-signed certificate: :mod:`.tls`.
 
 One aiohttp server on ``[web] host:port``. A WebSocket client first gets a
 ``snapshot`` message, then every event as JSON (the ``--events`` line format);
@@ -21,6 +25,7 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import socket
@@ -38,6 +43,8 @@ from ...secrets import read_secret
 from .. import settings
 from ..commands import decode
 from ..schema import CommandError, load_json, request_id
+from . import tls, webrtc
+from .audio import AudioWebSocket, open_session, peer_of
 from .status import Status
 from .ws_frames import CheckedWebSocketResponse
 
@@ -53,6 +60,8 @@ SEND_BUFFER_BYTES = 16 * 1024
 """Kernel send buffer of a WebSocket connection. Bounded so that a client that stops reading
 is noticed (its queue fills) after a few hundred kilobytes, not after megabytes."""
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+MAX_OFFER_BYTES = 64 * 1024
+"""Largest WebRTC offer (SDP) accepted; a browser's is a few kilobytes."""
 
 
 class WebConfigError(Exception):
@@ -120,6 +129,8 @@ class WebSurface:
         self.dropped_clients = 0
         self.runner: web.AppRunner | None = None
         self.port = 0
+        self.audio_ws = AudioWebSocket(self)
+        self.webrtc: webrtc.WebRtcSessions | None = None
 
     async def start(self, control: ControlApi) -> None:
         w = self.wcfg
@@ -137,9 +148,23 @@ class WebSurface:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/ws", self._ws)
+        app.router.add_get("/talk.js", self._talk_js)
+        app.router.add_get("/audio", self.audio_ws.handle)
+        app.router.add_get("/audio/info", self._audio_info)
+        app.router.add_post("/webrtc/offer", self._webrtc_offer)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, w.host, w.port)
+        try:  # https: the certificate is made (once) or loaded off the event loop
+            cert = await asyncio.to_thread(tls.certificate, w, tls.state_dir(self.environ))
+            ssl_context = tls.context(cert) if cert is not None else None
+        except tls.TlsError as exc:
+            await self.runner.cleanup()
+            self.runner = None
+            message = f"{exc}; the web surface is not served (fix it, or set web.tls = \"off\")"
+            log.error("web: %s", message)
+            control.bus.publish(Error(where="web", message=message))
+            return
+        site = web.TCPSite(self.runner, w.host, w.port, ssl_context=ssl_context)
         try:
             await site.start()
         except OSError as exc:
@@ -152,9 +177,16 @@ class WebSurface:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else w.port
-        log.info("web: listening on http://%s:%d/", w.host, self.port)
+        log.info("web: listening on %s://%s:%d/", "https" if cert else "http", w.host, self.port)
+        if cert is not None:
+            log.info("web: certificate %s, SHA-256 fingerprint %s", cert.cert_file, cert.fingerprint)
 
     async def stop(self) -> None:
+        floor = self.control.remote_floor() if hasattr(self, "control") else None
+        if floor is not None and floor.session is not None:
+            floor.end(floor.session, "the daemon stops")
+        if self.webrtc is not None:
+            await self.webrtc.close()
         for client in list(self.clients):
             self._drop(client, count=False)
         if self.runner is not None:
@@ -219,6 +251,48 @@ class WebSurface:
     async def _page(self, request: web.Request) -> web.Response:
         html = resources.files(__package__).joinpath("static/status.html").read_text(encoding="utf-8")
         return web.Response(text=html, content_type="text/html")
+
+    async def _talk_js(self, request: web.Request) -> web.Response:
+        js = resources.files(__package__).joinpath("static/talk.js").read_text(encoding="utf-8")
+        return web.Response(text=js, content_type="text/javascript")
+
+    async def _audio_info(self, request: web.Request) -> web.Response:
+        """What the page may use to talk: the WebSocket audio always (when sessions are on), WebRTC when
+        aiortc is installed."""
+        self._guard(request)
+        floor = self.control.remote_floor()
+        why_not = webrtc.available()
+        return web.json_response({
+            "sessions": floor is not None, "websocket": floor is not None,
+            "webrtc": floor is not None and why_not is None, "webrtc_missing": why_not,
+            "busy": floor is not None and floor.session is not None,
+            "sample_rate": 16000, "timeout_seconds": floor.deadline if floor else None})
+
+    async def _webrtc_offer(self, request: web.Request) -> web.Response:
+        self._guard(request)
+        why_not = webrtc.available()
+        if why_not is not None:
+            raise web.HTTPNotImplemented(text=why_not + "\n")
+        body = await request.content.read(MAX_OFFER_BYTES + 1)
+        if len(body) > MAX_OFFER_BYTES:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_OFFER_BYTES, actual_size=len(body))
+        try:
+            offer = json.loads(body)
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"the offer must be JSON ({exc})\n") from None
+        if not (isinstance(offer, dict) and offer.get("type") == "offer" and isinstance(offer.get("sdp"), str)):
+            raise web.HTTPBadRequest(text='the offer must be {"type": "offer", "sdp": "<SDP text>"}\n')
+        session = open_session(self.control.remote_floor(), "webrtc", peer_of(request), webrtc.RTC_RATE)
+        floor = self.control.remote_floor()
+        assert floor is not None
+        if self.webrtc is None:
+            self.webrtc = webrtc.WebRtcSessions()
+        try:
+            answer = await self.webrtc.answer(offer, session, floor)
+        except Exception as exc:
+            log.warning("web: a WebRTC offer could not be answered: %s", exc)
+            raise web.HTTPBadRequest(text=f"the offer could not be answered: {exc}\n") from None
+        return web.json_response({**answer, "session": session.id})
 
     async def _healthz(self, request: web.Request) -> web.Response:
         now = self.control.bus.now()
