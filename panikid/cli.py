@@ -49,12 +49,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .audio.wav import read_wav
 
     cfg = _load_config(args)
+    remote_only = _remote_only(args, cfg)
     if args.input:
         read_wav(args.input)  # a bad input file fails before the models load
-    else:
-        from .audio import devices
-
-        devices.check_capture_available(cfg.audio)
     events_out = None
     if args.events == "-":
         events_out = sys.stdout
@@ -63,11 +60,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         from .app.surfaces import build_surfaces
 
-        opts = RunOptions(args.input, args.output, args.pace, events_out)
+        opts = RunOptions(args.input, args.output, args.pace, events_out, remote_only=remote_only)
         return asyncio.run(Daemon(cfg, opts, surfaces=build_surfaces(cfg)).run())
     finally:
         if events_out not in (None, sys.stdout):
             events_out.close()  # type: ignore[union-attr]
+
+
+def _remote_only(args: argparse.Namespace, cfg: Config) -> bool:
+    """``--audio``: local devices (a missing microphone is an error), remote sessions only, or ``auto``:
+    remote sessions when no microphone is found (a headless box). Prints where to talk from."""
+    from .audio import devices
+    from .control.web.surface import is_loopback
+
+    if args.audio != "local" and (args.input or args.output):
+        raise UserError(f"--audio {args.audio} cannot be combined with --input/--output (files are local audio)",
+                        EXIT_CONFIG)
+    remote = args.audio == "remote"
+    if args.audio in ("local", "auto") and not args.input:
+        try:
+            devices.check_capture_available(cfg.audio)
+        except devices.AudioDeviceError as exc:
+            if args.audio == "local":
+                raise
+            print(f"panikid: no microphone here ({exc}); talk to panikid from a browser instead", file=sys.stderr)
+            remote = True
+    if remote:
+        if not (cfg.web.enabled and cfg.web.audio_sessions):
+            raise UserError("remote audio needs the web surface: set web.enabled = true and web.audio_sessions = "
+                            "true, or use --input WAV", EXIT_CONFIG)
+        print(f"panikid: open {talk_url(cfg)} and press Talk", file=sys.stderr)
+        if is_loopback(cfg.web.host):
+            print(f"panikid: from another machine: ssh -L {cfg.web.port}:127.0.0.1:{cfg.web.port} THIS-HOST, then "
+                  f"open http://127.0.0.1:{cfg.web.port}/ there (or set web.host, a token and web.tls: see README)",
+                  file=sys.stderr)
+    return remote
+
+
+def talk_url(cfg: Config) -> str:
+    """The status page's address, as a browser on this machine (or the LAN, when web.host says so) opens it."""
+    from .control.web.surface import is_loopback
+
+    w = cfg.web
+    scheme = "http" if w.tls == "off" else "https"
+    host = "127.0.0.1" if is_loopback(w.host) or w.host in ("0.0.0.0", "::") else w.host
+    if w.host in ("0.0.0.0", "::"):
+        import socket
+
+        host = socket.gethostname()
+    return f"{scheme}://{host}:{w.port}/"
 
 
 def _beam_size(text: str) -> int:
@@ -246,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pace", choices=["realtime", "fast"], default="realtime",
                    help="read --input in real time (default) or as fast as possible")
     r.add_argument("--events", metavar="-|FILE", help="write events as JSON lines to stdout (-) or a file")
+    r.add_argument("--audio", choices=["local", "remote", "auto"], default="local",
+                   help="local: the microphone and speaker (default; none found is an error); remote: only a "
+                        "browser or program through the web surface; auto: remote when no microphone is found")
 
     t = add("transcribe", cmd_transcribe, "print the transcript of a WAV file")
     t.add_argument("wav", metavar="WAV")

@@ -160,9 +160,9 @@ def test_audio_endpoints_refuse_a_wrong_token_and_a_cross_origin_page(
                 # A page of another origin with the right token: refused by the Origin check.
                 other = browser.new_page()
                 other.goto(f"http://localhost:{port}/healthz")  # another origin than 127.0.0.1
-                cross = other.evaluate("""(port) => new Promise((ok) => {
-                    const ws = new WebSocket(`ws://127.0.0.1:${port}/audio?token=%s`);
-                    ws.onopen = () => ok("open"); ws.onerror = () => ok("refused"); })""" % TOKEN, port)
+                cross = other.evaluate("""([port, token]) => new Promise((ok) => {
+                    const ws = new WebSocket(`ws://127.0.0.1:${port}/audio?token=${token}`);
+                    ws.onopen = () => ok("open"); ws.onerror = () => ok("refused"); })""", [port, TOKEN])
                 assert cross == "refused"
             finally:
                 browser.close()

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 BACKENDS = ("sounddevice", "pyaudio")
 PROBE_TIMEOUT = 30.0
 FILE_HINT = (
-    "To run without a microphone or speaker, use WAV files: "
-    "`panikid run --input file.wav --output reply.wav`."
+    "To run without a microphone or speaker, talk to it from a browser: `panikid run --audio remote` "
+    "(the status page's Talk button), or use WAV files: `panikid run --input file.wav --output reply.wav`."
 )
 
 
