@@ -124,6 +124,8 @@ def test_run_answers_intents_without_the_llm_and_announces_the_timer(speech_dir:
     assert replies[1]["text"] == "Timer set for 5 seconds."
     (done,) = res.of_type("timer_finished")
     assert done["text"] == "Your 5 seconds timer is done."
+    # The running timers (the MQTT "Running timers" sensor): one after it was set, none once it rang.
+    assert [i.get("timers") for i in res.of_type("intent")] == [0, 1] and done["timers"] == 0
     assert done["t"] > next(e["t"] for e in res.events if e["type"] == "reply" and e["intent"] == "timer_set") + 4.9
     turns = res.of_type("turn")
     assert any(t["turn"] == done["turn"] for t in turns)  # the announcement reached the speaker

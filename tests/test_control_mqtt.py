@@ -42,7 +42,8 @@ def test_discovery_has_every_component_with_platform_and_unique_id() -> None:
     platforms = {k: c["platform"] for k, c in comps.items()}
     assert platforms == {"state": "sensor", "last_transcript": "sensor", "last_reply": "sensor", "mute": "switch",
                          "listen": "button", "stop": "button", "say": "text", "ask": "text",
-                         "announce": "notify", "backend": "sensor", "last_latency": "sensor", "volume": "number",
+                         "announce": "notify", "backend": "sensor", "last_latency": "sensor",
+                         "running_timers": "sensor", "volume": "number",
                          "wake_sensitivity": "select", "llm_backend": "select", "event": "event"}
     assert comps["announce"]["command_topic"] == comps["say"]["command_topic"] == f"{BASE}/say"
     assert comps["ask"]["command_topic"] == f"{BASE}/ask"
@@ -53,6 +54,24 @@ def test_discovery_has_every_component_with_platform_and_unique_id() -> None:
     assert comps["mute"]["command_topic"] == f"{BASE}/mute/set"
     assert comps["volume"]["min"] == 0 and comps["volume"]["max"] == 100
     assert "wake" in comps["event"]["event_types"]
+
+
+def test_a_timer_set_and_rung_updates_the_running_timers_attribute() -> None:
+    from panikid.control.web.status import Status
+
+    t, status = Topics("panikid", DEV), Status()
+    comps = discovery_payload(DEV, t, qos=1)["components"]
+    assert comps["running_timers"]["value_template"] == "{{ value_json.running_timers }}"
+    seen = []
+    for e in (Event("intent", 1.0, {"turn": 1, "name": "timer_set", "seconds": 60.0, "timers": 1}),
+              Event("intent", 2.0, {"turn": 2, "name": "timer_set", "seconds": 90.0, "timers": 2}),
+              Event("timer_finished", 61.0, {"turn": 3, "timer": 1, "label": "1 minute", "text": "...",
+                                             "timers": 1})):
+        status.on_event(e)
+        (attrs,) = [m for m in messages_for(e, t, status.attributes()) if m.topic == t.attributes]
+        assert attrs.retain
+        seen.append(json.loads(attrs.payload)["running_timers"])
+    assert seen == [1, 2, 1]
 
 
 def test_events_map_to_retained_state_and_unretained_events() -> None:

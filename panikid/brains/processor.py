@@ -176,7 +176,7 @@ class AssistantProcessor(FrameProcessor):
         now = self.clock() if self.clock else dt.datetime.now().astimezone()
         result = self.intents.handle(intent, now, self.monotonic())
         self.events.publish(IntentHandled(turn=turn, name=intent.name, seconds=intent.slots.get("seconds"),
-                                          level=intent.slots.get("level")))
+                                          level=intent.slots.get("level"), timers=len(self.intents.timers.timers)))
         if result.action is not None and self.on_action is not None:
             try:
                 self.on_action(result.action)
@@ -243,7 +243,8 @@ class AssistantProcessor(FrameProcessor):
             for timer in self.intents.timers.pop_due(self.monotonic()):
                 turn = next_turn_id()
                 text = intents_mod.announcement(timer.label)
-                self.events.publish(TimerFinished(turn=turn, timer=timer.id, label=timer.label, text=text))
+                self.events.publish(TimerFinished(turn=turn, timer=timer.id, label=timer.label, text=text,
+                                                  timers=len(self.intents.timers.timers)))
                 self.deliver(TTSSpeakFrame(turn, text, last=True))
 
     # ------------------------------------------------------------- context

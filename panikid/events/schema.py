@@ -134,6 +134,7 @@ class IntentHandled(EventBody):
     """An instant intent, a tool call or a user action answered the turn."""
 
     type: ClassVar[str] = "intent"
+    mqtt_attributes: ClassVar[bool] = True  # the running timers
     turn: int
     name: str
     seconds: float | None = optional()  # the timer's length (an intent's slot)
@@ -141,6 +142,7 @@ class IntentHandled(EventBody):
     via: str | None = optional()  # "tool" when a cloud model called it
     arguments: str | None = optional()  # the tool call's arguments, as the model wrote them
     topic: str | None = optional()  # where a user action published
+    timers: int | None = optional()  # timers running after it (instant intents)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -317,10 +319,12 @@ class TimerFinished(EventBody):
     """A timer rang; its text is spoken."""
 
     type: ClassVar[str] = "timer_finished"
+    mqtt_attributes: ClassVar[bool] = True  # the running timers
     turn: int
     timer: int
     label: str
     text: str
+    timers: int | None = optional()  # timers still running
 
 
 # ------------------------------------------------------------------ a command took effect (from any surface)

@@ -7,7 +7,8 @@ topic                       retained   QoS       payload
 ==========================  =========  ========  =====================================
 availability                yes        state     ``online`` / ``offline`` (last will)
 state                       yes        state     idle, listening, processing, responding, muted, error
-state/attributes            yes        state     JSON: last_transcript, last_reply, backend, last_turn_latency_ms
+state/attributes            yes        state     JSON: last_transcript, last_reply, backend, last_turn_latency_ms,
+                                                 running_timers
 event                       no         event     JSON: one event, ``event_type`` = its type
 mute/state                  yes        state     ``ON`` / ``OFF``
 volume/state                yes        state     0 .. 100

@@ -13,7 +13,17 @@ from typing import Any
 
 from ... import __version__
 from ...events import Event
-from ...events.schema import Error, Interrupted, Reply, StateChanged, Transcript, TurnSummary, Wake
+from ...events.schema import (
+    Error,
+    IntentHandled,
+    Interrupted,
+    Reply,
+    StateChanged,
+    TimerFinished,
+    Transcript,
+    TurnSummary,
+    Wake,
+)
 from ...events.state import State
 from .prometheus import Histogram, label, metric, process_lines
 
@@ -30,6 +40,7 @@ class Status:
         self.last_transcript = ""
         self.last_reply = ""
         self.backend = ""
+        self.running_timers = 0
         self.turns: deque[dict[str, Any]] = deque(maxlen=RECENT_TURNS)
         self.counts: Counter[str] = Counter()
         self.backend_use: Counter[str] = Counter()
@@ -57,6 +68,8 @@ class Status:
             case Reply(text=text, backend=backend):
                 self.last_reply = "" if text is None else str(text)
                 self.backend = "" if backend is None else str(backend)
+            case IntentHandled(timers=timers) | TimerFinished(timers=timers) if isinstance(timers, int):
+                self.running_timers = timers
             case Error(where=where):
                 self.errors["unknown" if where is None else str(where)] += 1
             case TurnSummary() as turn:
@@ -83,6 +96,7 @@ class Status:
             "last_reply": self.last_reply,
             "backend": self.backend,
             "last_turn_latency_ms": last.get("eos_to_first_audio_ms"),
+            "running_timers": self.running_timers,
         }
 
     def snapshot(self, now: float, settings: dict[str, Any] | None = None) -> dict[str, Any]:
