@@ -66,6 +66,8 @@ def test_one_session_holds_the_floor_and_a_silent_one_loses_it() -> None:
     a = floor.open("websocket", "10.0.0.2", 16000)
     with pytest.raises(FloorBusy, match="holds the floor"):
         floor.open("webrtc", "10.0.0.3", 48000)
+    time.sleep(0.3)
+    assert floor.active() is a  # no audio yet: a connection being set up has FIRST_AUDIO_SECONDS
     a.feed(bytes(FRAME))
     assert floor.active() is a
     time.sleep(0.3)

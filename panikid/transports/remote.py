@@ -4,7 +4,8 @@ The one assistant has one conversation at a time. A remote session (the WebSocke
 WebRTC peer, :mod:`panikid.control.web.audio`) *takes the floor*: while it holds it, the pipeline hears
 the session's audio instead of the local microphone, and replies and cues play to the session instead of
 the local speaker. A second session is refused (``FloorBusy``) until the first ends. When a session
-ends (closed, or no audio from it for ``deadline`` seconds: a tab closed, a phone gone off the network),
+ends (closed, or no audio from it for ``deadline`` seconds: a tab closed, a phone gone off the network;
+up to ``FIRST_AUDIO_SECONDS`` before its first audio),
 the floor returns to the local microphone and the turn it was in is cut.
 
 The input's clock stays local (the microphone, or real-time silence without one): at each block the
@@ -27,6 +28,9 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
+
+FIRST_AUDIO_SECONDS = 10.0
+"""How long a new session may take to send its first audio (ICE and DTLS on a slow board)."""
 
 
 class FloorBusy(Exception):
@@ -156,7 +160,10 @@ class RemoteSession:
         return self.clock() - self.last_audio
 
     def expired(self) -> bool:
-        return self.silent_for() > self.deadline
+        """No audio for ``deadline`` seconds; before the first audio, ``FIRST_AUDIO_SECONDS`` at least
+        (a WebRTC connection is still being set up)."""
+        limit = self.deadline if self.bytes_in else max(self.deadline, FIRST_AUDIO_SECONDS)
+        return self.silent_for() > limit
 
 
 class RemoteFloor:
