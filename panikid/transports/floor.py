@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from ..audio.convert import StreamResampler, float_to_pcm16, pcm16_to_float
 from ..events import EventBus
+from ..pipeline.processor import FrameProcessor
 from .base import DRAIN_SLACK_SECONDS, AudioFilter, InputTransport, OutputTransport
 from .remote import RemoteFloor, RemoteSession
 
@@ -50,6 +51,10 @@ class FloorInput(InputTransport):
         self.local = local
         self.floor = floor
         self.remote_blocks = 0
+
+    def link(self, nxt: FrameProcessor) -> None:
+        super().link(nxt)
+        self.local.link(nxt)  # a fast-paced file reads only as fast as the next stage takes it
 
     async def setup(self, events: EventBus) -> None:
         await super().setup(events)

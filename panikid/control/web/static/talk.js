@@ -125,7 +125,7 @@ registerProcessor("pk-capture", Capture); registerProcessor("pk-player", Player)
       ws.onerror = () => reject(new Error("the audio WebSocket was refused (another session, or no token?)"));
       ws.onclose = () => { reject(new Error("the audio WebSocket closed")); finished(endReason); };
     });
-    return {kind: "websocket", session, close, command: (cmd) => ws.send(JSON.stringify(cmd))};
+    return {kind: "websocket", session, close, command: (cmd) => ws.send(JSON.stringify(cmd)), mic};
   }
 
   async function startWebRtc() {
@@ -155,7 +155,7 @@ registerProcessor("pk-capture", Capture); registerProcessor("pk-player", Player)
     pc.addEventListener("connectionstatechange", () => {
       if (["failed", "closed", "disconnected"].includes(pc.connectionState)) finished(pc.connectionState);
     });
-    return {kind: "webrtc", session: answer.session, close, command: null};
+    return {kind: "webrtc", session: answer.session, close, command: null, mic};
   }
 
   async function start(kind, whenEnded) {
