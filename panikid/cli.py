@@ -99,15 +99,16 @@ def _remote_only(args: argparse.Namespace, cfg: Config) -> bool:
 
 def talk_url(cfg: Config) -> str:
     """The status page's address, as a browser on this machine (or the LAN, when web.host says so) opens it."""
+    import socket
+
     from .control.web.surface import is_loopback
 
     w = cfg.web
     scheme = "http" if w.tls == "off" else "https"
-    host = "127.0.0.1" if is_loopback(w.host) or w.host in ("0.0.0.0", "::") else w.host
-    if w.host in ("0.0.0.0", "::"):
-        import socket
-
+    if w.host in ("0.0.0.0", "::"):  # every interface: the machine's name
         host = socket.gethostname()
+    else:
+        host = "127.0.0.1" if is_loopback(w.host) else w.host
     return f"{scheme}://{host}:{w.port}/"
 
 

@@ -83,6 +83,7 @@ class FloorOutput(OutputTransport):
         self.volume = local.volume
         self._resamplers: dict[tuple[int, int], StreamResampler] = {}
         self._remote_unplayed: RemoteSession | None = None
+        self._last_rate = 0  # the rate of the last audio written to a session
 
     async def setup(self, events: EventBus) -> None:
         await super().setup(events)

@@ -135,7 +135,7 @@ class RemoteSession:
         self.out_rate = out_rate
         self.deadline = deadline
         self.clock = clock
-        self.inbound = JitterBuffer(max_bytes=16000 * 2 // 2)  # 0.5 s
+        self.inbound = JitterBuffer(max_bytes=16000)  # 0.5 s of 16 kHz s16le
         self.playback = PlaybackQueue(max_bytes=out_rate * 2)  # 1 s ahead at most
         self.started = clock()
         self.last_audio = self.started

@@ -131,6 +131,8 @@ class WebSurface:
         self.port = 0
         self.audio_ws = AudioWebSocket(self)
         self.webrtc: webrtc.WebRtcSessions | None = None
+        self.webrtc_missing: str | None = "the web surface has not started"
+        """Why WebRTC cannot be served (None: it can); found once at start."""
 
     async def start(self, control: ControlApi) -> None:
         w = self.wcfg
@@ -152,27 +154,21 @@ class WebSurface:
         app.router.add_get("/audio", self.audio_ws.handle)
         app.router.add_get("/audio/info", self._audio_info)
         app.router.add_post("/webrtc/offer", self._webrtc_offer)
+        self.webrtc_missing = await asyncio.to_thread(webrtc.available)  # imports aiortc: off the event loop
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self.runner.setup()
         try:  # https: the certificate is made (once) or loaded off the event loop
             cert = await asyncio.to_thread(tls.certificate, w, tls.state_dir(self.environ))
             ssl_context = tls.context(cert) if cert is not None else None
         except tls.TlsError as exc:
-            await self.runner.cleanup()
-            self.runner = None
-            message = f"{exc}; the web surface is not served (fix it, or set web.tls = \"off\")"
-            log.error("web: %s", message)
-            control.bus.publish(Error(where="web", message=message))
+            await self._not_served(f"{exc}; the web surface is not served (fix it, or set web.tls = \"off\")")
             return
         site = web.TCPSite(self.runner, w.host, w.port, ssl_context=ssl_context)
         try:
             await site.start()
         except OSError as exc:
-            await self.runner.cleanup()
-            self.runner = None
-            message = f"cannot listen on {w.host}:{w.port} ({exc.strerror}); set web.port or web.enabled = false"
-            log.error("web: %s", message)
-            control.bus.publish(Error(where="web", message=message))
+            await self._not_served(f"cannot listen on {w.host}:{w.port} ({exc.strerror}); set web.port or "
+                                   "web.enabled = false")
             return
         server = site._server
         sockets = getattr(server, "sockets", None) or []
@@ -180,6 +176,14 @@ class WebSurface:
         log.info("web: listening on %s://%s:%d/", "https" if cert else "http", w.host, self.port)
         if cert is not None:
             log.info("web: certificate %s, SHA-256 fingerprint %s", cert.cert_file, cert.fingerprint)
+
+    async def _not_served(self, message: str) -> None:
+        """The surface cannot start: say why (an ``error`` event); the assistant runs on without it."""
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+        log.error("web: %s", message)
+        self.control.bus.publish(Error(where="web", message=message))
 
     async def stop(self) -> None:
         floor = self.control.remote_floor() if hasattr(self, "control") else None
@@ -261,7 +265,7 @@ class WebSurface:
         aiortc is installed."""
         self._guard(request)
         floor = self.control.remote_floor()
-        why_not = webrtc.available()
+        why_not = self.webrtc_missing
         return web.json_response({
             "sessions": floor is not None, "websocket": floor is not None,
             "webrtc": floor is not None and why_not is None, "webrtc_missing": why_not,
@@ -270,7 +274,7 @@ class WebSurface:
 
     async def _webrtc_offer(self, request: web.Request) -> web.Response:
         self._guard(request)
-        why_not = webrtc.available()
+        why_not = self.webrtc_missing
         if why_not is not None:
             raise web.HTTPNotImplemented(text=why_not + "\n")
         body = await request.content.read(MAX_OFFER_BYTES + 1)
