@@ -24,7 +24,8 @@ def _members(protocol: type) -> set[str]:
 def test_the_daemon_implements_the_control_api_and_the_systemd_surface_reads_part_of_it() -> None:
     members = _members(api.ControlApi)
     assert {"bus", "commands", "running", "current_state", "settings", "last_audio", "mute", "listen",
-            "stop_turn", "say", "ask", "set_volume", "set_wake_sensitivity", "set_llm_backend", "reload"} <= members
+            "stop_turn", "say", "ask", "set_volume", "set_wake_sensitivity",
+            "wake_words", "set_wake_word", "set_end_of_turn", "set_llm_backend", "reload"} <= members
     assert _members(Watched) <= members  # service/ may not import control/: its protocol is a part of this one
     daemon = Daemon(Config(), RunOptions())
     assert all(hasattr(daemon, m) for m in members)
@@ -38,6 +39,10 @@ def test_the_daemon_implements_the_control_api_and_the_systemd_surface_reads_par
     (RuntimeSettings(volume=0.4), ("volume", {"volume": 40.0}), "40"),
     (RuntimeSettings(volume=0.333), ("volume", {"volume": 33.3}), "33.3"),
     (RuntimeSettings(wake_sensitivity="high"), ("wake_sensitivity", {"level": "high", "threshold": 0.5}), "high"),
+    (RuntimeSettings(wake_word="hey_jarvis"), ("wake_word", {"model": "hey_jarvis", "threshold": 0.97}),
+     "hey_jarvis"),
+    (RuntimeSettings(end_of_turn="relaxed"), ("end_of_turn", {"level": "relaxed", "silence_seconds": 0.9}),
+     "relaxed"),
     (RuntimeSettings(llm_backend="cloud"), ("llm_backend", {"backend": "cloud"}), "cloud"),
 ])
 def test_a_setting_is_written_the_same_as_it_changes_and_after_a_reconnect(
@@ -54,8 +59,10 @@ def test_a_setting_is_written_the_same_as_it_changes_and_after_a_reconnect(
 
 
 def test_the_table_names_every_setting_once_and_feeds_the_snapshot_and_forget() -> None:
-    assert [s.name for s in SETTINGS] == ["mute", "volume", "wake_sensitivity", "llm_backend"]
+    assert [s.name for s in SETTINGS] == ["mute", "volume", "wake_sensitivity", "wake_word", "end_of_turn",
+                                          "llm_backend"]
     assert settings.snapshot(RuntimeSettings()) == {"muted": False, "volume": 100.0, "wake_sensitivity": "medium",
+                                                    "wake_word": "okay_nabu", "end_of_turn": "default",
                                                     "llm_backend": "auto"}
     assert {f.name for f in dataclasses.fields(RuntimeSettings)} == {s.key for s in SETTINGS}
     cfg = config_mod.replace(Config(), general={"device_id": "kitchen"})

@@ -21,6 +21,7 @@ from panikid.control.mqtt.surface import MqttSurface
 from panikid.control.mqtt.topics import Topics, backoff_delay, messages_for
 from panikid.devtools import fixtures
 from panikid.events import Event, schema
+from panikid.speech.turn.processor import TurnDetector
 
 DEV = "kitchen"
 BASE = f"panikid/{DEV}"
@@ -35,7 +36,7 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
 
 
 def test_discovery_has_every_component_with_platform_and_unique_id() -> None:
-    doc = discovery_payload(DEV, Topics("panikid", DEV), qos=1)
+    doc = discovery_payload(DEV, Topics("panikid", DEV), qos=1, wake_words=["okay_nabu", "hey_jarvis"])
     assert doc["device"]["identifiers"] == [f"panikid_{DEV}"] and doc["origin"]["name"] == "panikid"
     assert doc["availability_topic"] == f"{BASE}/availability"
     comps = doc["components"]
@@ -44,7 +45,11 @@ def test_discovery_has_every_component_with_platform_and_unique_id() -> None:
                          "listen": "button", "stop": "button", "say": "text", "ask": "text",
                          "announce": "notify", "backend": "sensor", "last_latency": "sensor",
                          "running_timers": "sensor", "volume": "number",
-                         "wake_sensitivity": "select", "llm_backend": "select", "event": "event"}
+                         "wake_sensitivity": "select", "wake_word": "select", "end_of_turn": "select",
+                         "llm_backend": "select", "event": "event"}
+    assert comps["wake_word"]["options"] == ["okay_nabu", "hey_jarvis"]
+    assert comps["end_of_turn"]["options"] == ["relaxed", "default", "aggressive"]
+    assert comps["end_of_turn"]["command_topic"] == f"{BASE}/end_of_turn/set"
     assert comps["announce"]["command_topic"] == comps["say"]["command_topic"] == f"{BASE}/say"
     assert comps["ask"]["command_topic"] == f"{BASE}/ask"
     assert comps["last_latency"]["state_topic"] == f"{BASE}/state/attributes"
@@ -60,7 +65,7 @@ def test_a_timer_set_and_rung_updates_the_running_timers_attribute() -> None:
     from panikid.control.web.status import Status
 
     t, status = Topics("panikid", DEV), Status()
-    comps = discovery_payload(DEV, t, qos=1)["components"]
+    comps = discovery_payload(DEV, t, qos=1, wake_words=["okay_nabu"])["components"]
     assert comps["running_timers"]["value_template"] == "{{ value_json.running_timers }}"
     seen = []
     for e in (Event("intent", 1.0, {"turn": 1, "name": "timer_set", "seconds": 60.0, "timers": 1}),
@@ -185,6 +190,34 @@ def test_state_discovery_and_every_command(broker: Mosquitto, components: object
         assert run.daemon.wake.detector.threshold == pytest.approx(max(0.05, base - 0.15))
         sub.publish(f"{BASE}/llm_backend/set", "cloud")
         sub.wait_for(f"{BASE}/llm_backend/state", lambda p: p == b"cloud")
+        # The wake word and the end-of-turn sensitivity: selects whose options are the device's own.
+        comps_doc = doc["components"]
+        assert comps_doc["wake_word"]["options"][0] == "okay_nabu"
+        assert "hey_jarvis" in comps_doc["wake_word"]["options"]
+        late = Listener(broker.port, [f"{BASE}/wake_word/state", f"{BASE}/end_of_turn/state"])
+        try:
+            assert late.wait_for(f"{BASE}/wake_word/state") == (b"okay_nabu", True)
+            assert late.wait_for(f"{BASE}/end_of_turn/state") == (b"default", True)
+        finally:
+            late.close()
+        sub.publish(f"{BASE}/end_of_turn/set", "relaxed")
+        sub.wait_for(f"{BASE}/end_of_turn/state", lambda p: p == b"relaxed")
+        changed = run.wait_event("end_of_turn")
+        turn_detector = next(p for p in run.daemon.pipeline.processors if isinstance(p, TurnDetector))
+        assert changed["silence_seconds"] == turn_detector.segmenter.silence_seconds > turn_detector.configured_silence
+        sub.publish(f"{BASE}/wake_word/set", "hey_jarvis")
+        sub.wait_for(f"{BASE}/wake_word/state", lambda p: p == b"hey_jarvis")
+        assert [e.name for e in run.daemon.wake.engines] == ["hey_jarvis"]
+        assert run.wait_event("wake_word")["threshold"] == run.daemon.wake.detector.threshold
+        sub.publish(f"{BASE}/wake_word/set", json.dumps({"command": "wake_word", "model": "marvin", "id": "w-1"}))
+        refused = json.loads(sub.wait_for(f"{BASE}/event", lambda p: json.loads(p).get("id") == "w-1"
+                                          and json.loads(p)["type"] == "ack")[0])
+        assert refused["ok"] is False and "allowed on this device: okay_nabu" in refused["error"]
+        assert [e.name for e in run.daemon.wake.engines] == ["hey_jarvis"]  # the refused one changed nothing
+        sub.publish(f"{BASE}/wake_word/set", "okay_nabu")
+        sub.wait_for(f"{BASE}/wake_word/state", lambda p: p == b"okay_nabu")
+        sub.publish(f"{BASE}/end_of_turn/set", "default")
+        sub.wait_for(f"{BASE}/end_of_turn/state", lambda p: p == b"default")
 
         # Malformed commands: an error event on MQTT, and the daemon carries on.
         for topic, payload in [("volume/set", "loud"), ("say", b"\xff\xfe"), ("mute/set", "maybe")]:
@@ -237,7 +270,7 @@ def test_state_discovery_and_every_command(broker: Mosquitto, components: object
         sub.wait_for(f"{BASE}/event", lambda p: json.loads(p)["type"] == "error" and json.loads(p).get("id") == "7")
         sub.publish(f"{BASE}/volume/set", "30")  # the plain form has no id: no ack
         sub.wait_for(f"{BASE}/volume/state", lambda p: p == b"30")
-        assert len([e for e in sub.events(f"{BASE}/event") if e["type"] == "ack"]) == 2
+        assert [e["id"] for e in sub.events(f"{BASE}/event") if e["type"] == "ack"] == ["w-1", "s-1", 7]
         assert run.thread.is_alive() and run.error is None
     finally:
         sub.close()

@@ -41,7 +41,7 @@ from panikid.speech.wake.engines import Score
 from panikid.speech.wake.processor import WakeWordProcessor
 from panikid.transports.base import OutputTransport
 
-RUNTIME_ONLY = {"wake.sensitivity", "llm.backend"}
+RUNTIME_ONLY = {"wake.sensitivity", "turn.end_of_turn", "llm.backend"}
 """Settings only a command sets (no configuration key)."""
 
 

@@ -10,6 +10,7 @@ here writes a processor's attributes.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from ..control.settings import RuntimeSettings
 from ..events import EventBus
 from ..events.schema import (
     ConfigReloaded,
+    EndOfTurnChanged,
     Error,
     Listening,
     LlmBackendChanged,
@@ -30,6 +32,7 @@ from ..events.schema import (
     Unmuted,
     VolumeChanged,
     WakeSensitivityChanged,
+    WakeWordChanged,
 )
 from ..events.state import StateMachine
 from ..pipeline.frames import (
@@ -40,11 +43,16 @@ from ..pipeline.frames import (
     TranscriptionFrame,
     TTSSpeakFrame,
     UpdateSettingsFrame,
+    WakeModelsFrame,
 )
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.runner import Pipeline
 from ..pipeline.turns import next_turn_id
 from ..service.reload import plan
+from ..speech.turn.patience import silence_for
+from ..speech.turn.processor import TurnDetector
+from ..speech.wake import choices as wake_choices
+from ..speech.wake.engines import load_engines
 from ..speech.wake.processor import WakeWordProcessor
 from .assembly import LIVE_KEYS, OWN_KEYS
 
@@ -62,6 +70,8 @@ class DaemonControl:
     commands: CommandHandler
     _settings: RuntimeSettings
     """The runtime settings (panikid.control.settings) but mute, which the state machine knows."""
+    _tasks: set[asyncio.Task[None]]
+    """Work a command started that ends later (a wake word loading)."""
 
     # ---------------------------------------------------------------- control API (read)
     @property
@@ -138,6 +148,49 @@ class DaemonControl:
         self._settings = dataclasses.replace(self._settings, wake_sensitivity=level)
         threshold = wake.threshold  # applied as the frame was queued: system frames do not wait
         self.bus.publish(WakeSensitivityChanged(level=level, threshold=threshold))
+
+    def wake_words(self) -> list[str]:
+        """The wake words this device offers (the configured set first): the ``wake_word`` options."""
+        return list(wake_choices.for_config(self.cfg))
+
+    def set_wake_word(self, model: str) -> None:
+        """Listen for another wake word: checked against :meth:`wake_words` at once, then loaded in a
+        worker thread and swapped in; a ``wake_word`` event says it took effect, an ``error`` that it
+        could not be loaded (the old one stays)."""
+        offered = wake_choices.for_config(self.cfg)
+        if model not in offered:
+            raise ValueError(f"got {model[:60]!r}, allowed on this device: {', '.join(offered)}")
+        if self.wake is None:
+            raise RuntimeError("the assistant is not running yet")
+        task = asyncio.get_running_loop().create_task(self._swap_wake_word(model, offered[model]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _swap_wake_word(self, model: str, specs: list[str]) -> None:
+        w = self.cfg.wake
+        try:
+            engines = await asyncio.to_thread(load_engines, w.engine, specs, w.custom_models_dir, self.cfg.models)
+        except Exception as exc:  # a model file gone or broken since start: the old wake word stays
+            log.error("wake word %s could not be loaded: %s", model, exc)
+            self.bus.publish(Error(where="commands", message=f"wake_word: {model} could not be loaded, "
+                                                             f"the wake word stays {self._settings.wake_word}: {exc}"))
+            return
+        wake = self.wake
+        if wake is None:
+            return
+        self._queue(WakeModelsFrame(tuple(engines)))
+        self._settings = dataclasses.replace(self._settings, wake_word=model)
+        self.bus.publish(WakeWordChanged(model=model, threshold=wake.threshold))
+
+    def set_end_of_turn(self, level: str) -> None:
+        """relaxed, default or aggressive: the silence that ends a turn, from the next pause on."""
+        turn = self._processor(TurnDetector)
+        if turn is None:
+            raise RuntimeError("the assistant is not running yet")
+        silence = silence_for(level, turn.configured_silence)  # an unknown level is refused here
+        self._queue(UpdateSettingsFrame({"turn.end_of_turn": level}))
+        self._settings = dataclasses.replace(self._settings, end_of_turn=level)
+        self.bus.publish(EndOfTurnChanged(level=level, silence_seconds=silence))
 
     def set_llm_backend(self, backend: str) -> None:
         """auto, local or cloud: which brain the router uses from the next turn on."""

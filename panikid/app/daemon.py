@@ -28,6 +28,7 @@ from ..events.state import State, StateMachine
 from ..pipeline.frames import InterruptionFrame, ListenFrame
 from ..pipeline.runner import Pipeline, PipelineRunner
 from ..service.testhook import StallHook
+from ..speech.wake import choices as wake_choices
 from ..transports.remote import RemoteFloor, RemoteSession
 from .assembly import RunOptions, build_pipeline, make_transports
 from .components import Components, load_all
@@ -66,7 +67,9 @@ class Daemon(DaemonControl):
         self.state = StateMachine()
         self.metrics = TurnMetrics(self.bus)
         self.pipeline: Pipeline | None = None
-        self._settings = RuntimeSettings(volume=cfg.audio.volume)
+        self._settings = RuntimeSettings(volume=cfg.audio.volume,
+                                         wake_word=wake_choices.configured_choice(cfg.wake.models))
+        self._tasks = set()
         self.commands = CommandHandler(self)
         """The one command handler: every surface hands its commands to it."""
         self.follow_up = FollowUpPolicy(cfg.context.follow_up_seconds)
@@ -201,7 +204,7 @@ class Daemon(DaemonControl):
             # Settings changed while the models loaded (volume, LLM backend) apply from the start.
             s = self._settings
             self._update({"audio.volume": s.volume, "wake.sensitivity": s.wake_sensitivity,
-                          "llm.backend": s.llm_backend})
+                          "turn.end_of_turn": s.end_of_turn, "llm.backend": s.llm_backend})
             runner = PipelineRunner(self.pipeline, self.bus)
             await runner.start()
             await self._wait_for_audio()

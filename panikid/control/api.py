@@ -69,6 +69,16 @@ class ControlApi(Protocol):
     def set_wake_sensitivity(self, level: str) -> None:
         """low, medium or high, around the configured wake threshold."""
 
+    def wake_words(self) -> list[str]:
+        """The wake words this device offers (the configured set first)."""
+        ...
+
+    def set_wake_word(self, model: str) -> None:
+        """One of :meth:`wake_words`; loaded in the background, a ``wake_word`` event when it listens."""
+
+    def set_end_of_turn(self, level: str) -> None:
+        """relaxed, default or aggressive: how long a silence ends a turn."""
+
     def set_llm_backend(self, backend: str) -> None:
         """auto, local or cloud: which brain answers from the next turn on."""
 

@@ -29,9 +29,11 @@ from .schema import (
     Listen,
     Mute,
     Say,
+    SetEndOfTurn,
     SetLlmBackend,
     SetVolume,
     SetWakeSensitivity,
+    SetWakeWord,
     Stop,
     from_dict,
     load_json,
@@ -92,6 +94,10 @@ def parse_short(name: str, payload: bytes | str) -> Command:
         return SetVolume.from_dict({"volume": parse_number(text, "volume")})
     if name == SetWakeSensitivity.name:
         return SetWakeSensitivity.from_dict({"level": text})
+    if name == SetWakeWord.name:
+        return SetWakeWord.from_dict({"model": text})
+    if name == SetEndOfTurn.name:
+        return SetEndOfTurn.from_dict({"level": text})
     return SetLlmBackend.from_dict({"backend": text})
 
 
@@ -162,6 +168,10 @@ class CommandHandler:
             elif isinstance(cmd, SetWakeSensitivity):
                 # The wake word processor moves its threshold around the configured one.
                 d.set_wake_sensitivity(cmd.level)
+            elif isinstance(cmd, SetWakeWord):
+                d.set_wake_word(cmd.model)  # checked against this device's models before anything changes
+            elif isinstance(cmd, SetEndOfTurn):
+                d.set_end_of_turn(cmd.level)
             else:
                 d.set_llm_backend(cmd.backend)
         except Exception as exc:  # a command never takes the daemon down

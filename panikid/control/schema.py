@@ -6,8 +6,10 @@ topic plus a short text payload (see :mod:`panikid.control.commands`); the
 WebSocket carries the dict form as JSON. Validation lives here and only here.
 
 Units, chosen once: volume is a percentage, 0 to 100 (a number; fractions
-allowed). Wake sensitivity is ``low``, ``medium`` or ``high``. The LLM backend
-is ``auto``, ``local`` or ``cloud``.
+allowed). Wake sensitivity is ``low``, ``medium`` or ``high``; the end-of-turn
+sensitivity ``relaxed``, ``default`` or ``aggressive``. The LLM backend is
+``auto``, ``local`` or ``cloud``. A wake word is a model name; which names a
+device offers depends on its configuration, so the control API checks that.
 
 Everything that arrives from outside goes through the few checks here:
 :func:`load_json` (bounded size and nesting depth), :func:`check_text` (no lone
@@ -35,6 +37,9 @@ MAX_ID_CHARS = 100
 
 SENSITIVITIES = ("low", "medium", "high")
 BACKENDS = ("auto", "local", "cloud")
+END_OF_TURN_LEVELS = ("relaxed", "default", "aggressive")
+"""The end-of-turn sensitivity (panikid.speech.turn.patience): wait longer, as configured, answer sooner."""
+_WAKE_WORD = re.compile(r"[A-Za-z0-9_.\-]+(?:, [A-Za-z0-9_.\-]+)*")
 
 
 class CommandError(ValueError):
@@ -264,6 +269,39 @@ class SetWakeSensitivity:
 
 
 @dataclass(frozen=True)
+class SetWakeWord:
+    model: str
+    """A wake word model name (several, as the configuration lists them, joined by ", ")."""
+    name: ClassVar[str] = "wake_word"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.name, "model": self.model}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SetWakeWord:
+        _no_extra(data, ("model",), cls.name)
+        model = data.get("model")
+        if not isinstance(model, str) or not 0 < len(model) <= 200 or not _WAKE_WORD.fullmatch(model):
+            raise CommandError(f"wake_word.model: got {str(model)[:40]!r}, allowed: a wake word model name "
+                               "(letters, digits, _ . -), e.g. \"hey_jarvis\"")
+        return cls(model)
+
+
+@dataclass(frozen=True)
+class SetEndOfTurn:
+    level: str
+    name: ClassVar[str] = "end_of_turn"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.name, "level": self.level}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SetEndOfTurn:
+        _no_extra(data, ("level",), cls.name)
+        return cls(_choice(data.get("level"), "end_of_turn.level", END_OF_TURN_LEVELS))
+
+
+@dataclass(frozen=True)
 class SetLlmBackend:
     backend: str
     name: ClassVar[str] = "llm_backend"
@@ -277,10 +315,12 @@ class SetLlmBackend:
         return cls(_choice(data.get("backend"), "llm_backend.backend", BACKENDS))
 
 
-Command = Mute | Listen | Stop | Say | Ask | SetVolume | SetWakeSensitivity | SetLlmBackend
+Command = (Mute | Listen | Stop | Say | Ask | SetVolume | SetWakeSensitivity | SetWakeWord | SetEndOfTurn
+           | SetLlmBackend)
 
 COMMANDS: dict[str, Any] = {
-    c.name: c for c in (Mute, Listen, Stop, Say, Ask, SetVolume, SetWakeSensitivity, SetLlmBackend)
+    c.name: c for c in (Mute, Listen, Stop, Say, Ask, SetVolume, SetWakeSensitivity, SetWakeWord, SetEndOfTurn,
+                        SetLlmBackend)
 }
 
 

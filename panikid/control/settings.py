@@ -1,4 +1,5 @@
-"""The four runtime settings a surface can change and show: mute, volume, wake word sensitivity, LLM backend.
+"""The runtime settings a surface can change and show: mute, volume, wake word sensitivity, wake word,
+end-of-turn sensitivity, LLM backend.
 
 One table, ``SETTINGS``, says for each one: its name (the MQTT topic ``<name>/state``), its key in the
 WebSocket snapshot, the events that announce a change, the value such an event carries, the current value
@@ -14,7 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..events import Event
-from ..events.schema import LlmBackendChanged, Muted, Unmuted, VolumeChanged, WakeSensitivityChanged
+from ..events.schema import (
+    EndOfTurnChanged,
+    LlmBackendChanged,
+    Muted,
+    Unmuted,
+    VolumeChanged,
+    WakeSensitivityChanged,
+    WakeWordChanged,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,10 @@ class RuntimeSettings:
     """Playback volume, 0 to 1 (surfaces show it in percent)."""
     wake_sensitivity: str = "medium"
     """low, medium or high: moves the wake threshold around the configured one."""
+    wake_word: str = "okay_nabu"
+    """The wake word listened for (a model name; the configured set joined by ", " when several)."""
+    end_of_turn: str = "default"
+    """relaxed, default or aggressive: how long a silence ends a turn (panikid.speech.turn.patience)."""
     llm_backend: str = "auto"
     """auto, local or cloud: which brain answers from the next turn on."""
 
@@ -69,6 +82,12 @@ SETTINGS = (
     Setting("wake_sensitivity", "wake_sensitivity", (WakeSensitivityChanged.type,),
             lambda e: e.body.level if isinstance(e.body, WakeSensitivityChanged) else None,
             lambda s: s.wake_sensitivity, str),
+    Setting("wake_word", "wake_word", (WakeWordChanged.type,),
+            lambda e: e.body.model if isinstance(e.body, WakeWordChanged) else None,
+            lambda s: s.wake_word, str),
+    Setting("end_of_turn", "end_of_turn", (EndOfTurnChanged.type,),
+            lambda e: e.body.level if isinstance(e.body, EndOfTurnChanged) else None,
+            lambda s: s.end_of_turn, str),
     Setting("llm_backend", "llm_backend", (LlmBackendChanged.type,),
             lambda e: e.body.backend if isinstance(e.body, LlmBackendChanged) else None,
             lambda s: s.llm_backend, str),

@@ -371,6 +371,24 @@ class WakeSensitivityChanged(EventBody):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WakeWordChanged(EventBody):
+    """The wake word listened for now (a model name, or several joined by ", ") and its threshold."""
+
+    type: ClassVar[str] = "wake_word"
+    model: str
+    threshold: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndOfTurnChanged(EventBody):
+    """The end-of-turn sensitivity (relaxed, default, aggressive) and the silence that now ends a turn."""
+
+    type: ClassVar[str] = "end_of_turn"
+    level: str
+    silence_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class LlmBackendChanged(EventBody):
     """Which brain answers from the next turn on: auto, local or cloud."""
 
@@ -384,7 +402,7 @@ EVENTS: dict[str, type[EventBody]] = {cls.type: cls for cls in (
     Ready, StateChanged, ConfigReloaded, Wake, StopWord, CuePlayed, SpeechStarted, SpeechStopped, Transcript,
     IntentHandled, Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, DeviceLost, DeviceRestored,
     SessionStarted, SessionEnded, Error, Interrupted, NoSpeech, TurnAbandoned, Unhandled, TimerFinished, Muted,
-    Unmuted, Listening, VolumeChanged, WakeSensitivityChanged, LlmBackendChanged,
+    Unmuted, Listening, VolumeChanged, WakeSensitivityChanged, WakeWordChanged, EndOfTurnChanged, LlmBackendChanged,
 )}
 """Every event type, by name."""
 

@@ -64,6 +64,14 @@ class UpdateSettingsFrame(SystemFrame):
     settings: dict[str, object] = field(default_factory=dict, hash=False)
 
 
+@dataclass(frozen=True)
+class WakeModelsFrame(SystemFrame):
+    """Listen for these wake word engines from now on (the ``wake_word`` command), loaded beforehand:
+    the wake word processor swaps them in between two audio frames."""
+
+    engines: tuple[object, ...] = field(default=(), hash=False)
+
+
 # --------------------------------------------------------------------------- data
 
 

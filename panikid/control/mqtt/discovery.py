@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ... import __version__
-from ..schema import BACKENDS, MAX_TEXT_CHARS, SENSITIVITIES
+from ..schema import BACKENDS, END_OF_TURN_LEVELS, MAX_TEXT_CHARS, SENSITIVITIES
 from .topics import EVENT_TYPES, Topics
 
 STATES = ["idle", "listening", "processing", "responding", "muted", "error"]
@@ -19,7 +19,8 @@ def discovery_topic(discovery_prefix: str, device_id: str) -> str:
     return f"{discovery_prefix}/device/{device_id}/config"
 
 
-def discovery_payload(device_id: str, topics: Topics, qos: int) -> dict[str, Any]:
+def discovery_payload(device_id: str, topics: Topics, qos: int, wake_words: list[str]) -> dict[str, Any]:
+    """The device's document; ``wake_words`` are the wake word select's options (the device's own)."""
     uid = f"panikid_{device_id}"
     attrs = topics.attributes
 
@@ -64,6 +65,14 @@ def discovery_payload(device_id: str, topics: Topics, qos: int) -> dict[str, Any
                                  command_topic=topics.command("wake_sensitivity/set"),
                                  state_topic=topics.setting("wake_sensitivity"), options=list(SENSITIVITIES),
                                  entity_category="config"),
+        "wake_word": comp("select", "wake_word", "Wake word", command_topic=topics.command("wake_word/set"),
+                          state_topic=topics.setting("wake_word"), options=list(wake_words),
+                          entity_category="config", icon="mdi:account-voice"),
+        # Home Assistant's own name for it (the Voice PE's "Finished speaking detection"), and its levels.
+        "end_of_turn": comp("select", "end_of_turn", "Finished speaking detection",
+                            command_topic=topics.command("end_of_turn/set"),
+                            state_topic=topics.setting("end_of_turn"), options=list(END_OF_TURN_LEVELS),
+                            entity_category="config", icon="mdi:timer-sand-complete"),
         "llm_backend": comp("select", "llm_backend", "LLM backend",
                             command_topic=topics.command("llm_backend/set"),
                             state_topic=topics.setting("llm_backend"), options=list(BACKENDS),

@@ -68,6 +68,7 @@ class MqttSurface:
     async def start(self, control: ControlApi) -> None:
         self.control = control
         self.loop = asyncio.get_running_loop()
+        self._wake_words = control.wake_words()  # the wake word select's options, as the device starts
         self.handler = control.commands
         m = self.mcfg
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id or f"panikid-{self.device_id}",
@@ -244,7 +245,7 @@ class MqttSurface:
     def _publish_discovery(self) -> None:
         if not self.mcfg.discovery_prefix:
             return
-        payload = discovery_payload(self.device_id, self.topics, self.mcfg.qos_state)
+        payload = discovery_payload(self.device_id, self.topics, self.mcfg.qos_state, self._wake_words)
         self._send(Message(discovery_topic(self.mcfg.discovery_prefix, self.device_id),
                            json.dumps(payload), True, "state"))
 

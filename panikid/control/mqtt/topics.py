@@ -13,10 +13,14 @@ event                       no         event     JSON: one event, ``event_type``
 mute/state                  yes        state     ``ON`` / ``OFF``
 volume/state                yes        state     0 .. 100
 wake_sensitivity/state      yes        state     low, medium, high
+wake_word/state             yes        state     a wake word model name (the configured set: names joined by ", ")
+end_of_turn/state           yes        state     relaxed, default, aggressive
 llm_backend/state           yes        state     auto, local, cloud
 mute/set, listen, stop,     never      command   see panikid.control.commands
 say, ask, volume/set,
 wake_sensitivity/set,
+wake_word/set,
+end_of_turn/set,
 llm_backend/set
 ==========================  =========  ========  =====================================
 """
@@ -39,6 +43,8 @@ COMMAND_TOPICS = {
     "ask": "ask",
     "volume/set": "volume",
     "wake_sensitivity/set": "wake_sensitivity",
+    "wake_word/set": "wake_word",
+    "end_of_turn/set": "end_of_turn",
     "llm_backend/set": "llm_backend",
 }
 """Command topic (under the device base) -> command name."""

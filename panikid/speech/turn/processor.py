@@ -43,6 +43,7 @@ from ...pipeline.frames import (
 from ...pipeline.processor import FrameProcessor
 from ...pipeline.turns import next_turn_id
 from .gates import CueMask, WakeTailTrimmer
+from .patience import silence_for
 from .segmenter import EndOfTurnSegmenter, Segment
 from .vad import VadEngine
 
@@ -78,6 +79,7 @@ class TurnDetector(FrameProcessor):
     settings_keys = frozenset({
         "vad.speech_seconds", "vad.silence_seconds", "vad.max_seconds", "vad.no_speech_seconds",
         "vad.pre_roll_seconds", "turn.pause_seconds", "turn.threshold", "turn.max_pause_seconds",
+        "turn.end_of_turn",
     })
 
     def __init__(
@@ -101,6 +103,10 @@ class TurnDetector(FrameProcessor):
         silence then only ends a turn the model thinks unfinished."""
         self.model_pause = model_pause_seconds
         self.model_threshold = model_threshold
+        self.configured_silence = segmenter.silence_seconds
+        """The silence that ends a turn as configured; the end-of-turn level scales it."""
+        self.end_of_turn = "default"
+        """The end-of-turn sensitivity (``relaxed``, ``default``, ``aggressive``: speech.turn.patience)."""
         self._pause_acted: tuple[float | None, float | None] = (None, None)  # (speculated, asked) at speech_end
         self.muted = False
         self._chunker = Chunker(vad.frame_samples)
@@ -125,10 +131,15 @@ class TurnDetector(FrameProcessor):
 
     def apply_settings(self, settings: Mapping[str, Any]) -> None:
         """Timings from the next VAD frame on. With an end-of-turn model, the silence that ends a turn
-        is the longest pause waited out (``turn.max_pause_seconds``), else ``vad.silence_seconds``."""
+        is the longest pause waited out (``turn.max_pause_seconds``), else ``vad.silence_seconds``;
+        the end-of-turn level (``turn.end_of_turn``) scales it."""
         seg = self.segmenter
         silence = "turn.max_pause_seconds" if self.turn_model is not None else "vad.silence_seconds"
-        for key, attr in (("vad.speech_seconds", "speech_seconds"), (silence, "silence_seconds"),
+        level = str(settings.get("turn.end_of_turn", self.end_of_turn))
+        configured = float(settings.get(silence, self.configured_silence))
+        seg.silence_seconds = silence_for(level, configured)  # an unknown level is refused before any change
+        self.end_of_turn, self.configured_silence = level, configured
+        for key, attr in (("vad.speech_seconds", "speech_seconds"),
                           ("vad.max_seconds", "max_seconds"), ("vad.no_speech_seconds", "no_speech_seconds")):
             if key in settings:
                 setattr(seg, attr, float(settings[key]))

@@ -35,6 +35,7 @@ from ...pipeline.frames import (
     InterruptionFrame,
     MuteFrame,
     SystemFrame,
+    WakeModelsFrame,
     WakeWordFrame,
 )
 from ...pipeline.processor import FrameProcessor
@@ -121,6 +122,10 @@ class WakeWordProcessor(FrameProcessor):
         if isinstance(frame, MuteFrame):
             self.muted = frame.muted
             self.detector.reset()
+        elif isinstance(frame, WakeModelsFrame) and frame.engines:
+            self.engines = list(frame.engines)  # type: ignore[arg-type]  # WakeEngines, loaded by the control API
+            self.detector.reset()
+            self.detector.threshold = self._threshold()  # the new models' own cutoff, when none is configured
 
     def _score(self, pcm: bytes) -> list[Score]:
         scores: list[Score] = []
