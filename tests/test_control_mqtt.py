@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +60,17 @@ def test_discovery_has_every_component_with_platform_and_unique_id() -> None:
     assert comps["mute"]["command_topic"] == f"{BASE}/mute/set"
     assert comps["volume"]["min"] == 0 and comps["volume"]["max"] == 100
     assert "wake" in comps["event"]["event_types"]
+
+
+def test_the_readme_entity_table_is_the_discovery_document() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Entities"):readme.index("Every component carries QoS 1")]
+    rows = re.findall(r"^\| `([a-z_]+)` \| `([a-z]+)\.panikid_kitchen_([a-z_]+)` \|", section, re.M)
+    comps = discovery_payload("kitchen", Topics("panikid", "kitchen"), qos=1, wake_words=["okay_nabu"])["components"]
+    assert [key for key, _, _ in rows] == list(comps)
+    for key, platform, object_id in rows:  # Home Assistant names an entity after its device and its name
+        assert platform == comps[key]["platform"], key
+        assert object_id == re.sub(r"[^a-z0-9]+", "_", comps[key]["name"].lower()), key
 
 
 def test_a_timer_set_and_rung_updates_the_running_timers_attribute() -> None:
