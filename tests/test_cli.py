@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -106,8 +107,14 @@ def test_transcribe_keeps_every_sentence_of_a_reply(tmp_path: Path) -> None:
     res = run_cli("transcribe", str(tmp_path / "reply.wav"))
     assert res.code == 0, res.stderr
     heard = res.stdout.lower()
-    # Every sentence is there (piper's voice varies from run to run, and tiny.en once heard "hammer set for").
-    assert "it is 7" in heard and "set for 5 seconds" in heard and "timer is done" in heard, heard
+    # Every sentence is there, judged by most of its words rather than an exact phrase: piper's voice varies from run
+    # to run, and tiny.en has heard "hammer set for" and "it is set in 25 am". The last word must be there.
+    heard_words = set(re.findall(r"[a-z0-9]+", heard))
+    for sentence in ("It is 7:25 AM.", "Timer set for 5 seconds.", "Your 5 seconds timer is done."):
+        words = re.findall(r"[a-z0-9]+", sentence.lower())
+        kept = sum(word in heard_words for word in words)
+        assert kept >= 0.7 * len(words), (sentence, heard)
+    assert "done" in heard_words, heard
     bad_beam = run_cli("transcribe", "--beam-size", "0", str(tmp_path / "reply.wav"))
     assert_clean_error(bad_beam, 2, "--beam-size", "1 to 10")
 
