@@ -256,6 +256,28 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class SatelliteConfig:
+    enabled: bool = _opt(False, "Be a Home Assistant Assist satellite (the Wyoming protocol): Home Assistant's Wyoming integration adopts the device, and after panikid's wake word Home Assistant's Assist pipeline (its speech-to-text, conversation agent, text-to-speech) answers. While Home Assistant is not connected, panikid answers itself.")
+    host: str = _opt("0.0.0.0", "Address the satellite listens on once enabled (all of the device's addresses by default, for Home Assistant on another machine). The protocol has no authentication: see satellite.allowed_peers.")
+    port: int = _opt(10700, "Port of the satellite (Wyoming's usual one).", min=1, max=65535)
+    name: str = _opt("", "Name Home Assistant shows; empty = general.device_id.", pattern=r"^[^\x00-\x1f]{0,64}$")
+    area: str = _opt("", "Area suggested to Home Assistant (e.g. 'Kitchen'); empty = none.", pattern=r"^[^\x00-\x1f]{0,64}$")
+    zeroconf: bool = _opt(True, "Announce the satellite on the local network (mDNS, _wyoming._tcp) so Home Assistant discovers it.")
+    allowed_peers: list[str] = _opt([], "Addresses or networks (CIDR) allowed to connect, e.g. ['192.168.1.10'] (Home Assistant's); empty = loopback and private (LAN) addresses only. Anyone allowed can hear what the microphone hears after the wake word.")
+    max_listen_seconds: float = _opt(15.0, "Longest a command is streamed to Home Assistant after the wake word (its own voice activity detection normally ends it sooner).", min=1.0, max=60.0)
+
+    def __post_init__(self) -> None:
+        import ipaddress
+
+        for peer in self.allowed_peers:
+            try:
+                ipaddress.ip_network(peer, strict=False)
+            except ValueError:
+                raise ConfigError(f"satellite.allowed_peers: got {peer!r}, allowed: IP addresses or networks "
+                                  "such as '192.168.1.10' or '192.168.1.0/24'") from None
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     watchdog: bool = _opt(True, "Under systemd: send watchdog keep-alives while the pipeline is alive.")
     audio_timeout_seconds: float = _opt(5.0, "Watchdog: the pipeline counts as stalled after this long without an audio frame.", min=0.5, max=300.0)
@@ -285,6 +307,7 @@ class Config:
     intents: IntentsConfig = field(default_factory=IntentsConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    satellite: SatelliteConfig = field(default_factory=SatelliteConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     source: str = field(default="built-in defaults", compare=False)

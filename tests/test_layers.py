@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"config", "text", "events"},  # the configuration, pure text utilities, the event bus
     {"audio", "models", "secrets"},  # audio formats and files, model lookup, secrets
     {"pipeline"},  # the frame core
-    {"transports", "frontend", "speech", "brains"},  # what the pipeline is made of
+    {"transports", "frontend", "speech", "brains", "satellite"},  # what the pipeline is made of
     {"control", "service", "doctor"},  # what exposes and checks it
     {"app"},  # the composition root: the only package that imports everything
     {"cli", "bench", "evaluation", "devtools", "__main__", "__init__"},  # tools on top

@@ -1,9 +1,10 @@
 """Pipeline assembly: which transports and processors a configuration and the CLI options ask for.
 
-    pipeline = Pipeline([input, wake, turn, stt, assistant, cues, sentences, tts, leveler, output])
+    pipeline = Pipeline([input, wake, satellite, turn, stt, assistant, cues, sentences, tts, leveler, output])
 
 The audio front end: the input carries the microphone's filter (``frontend.*``: high-pass, noise
-suppression, gain control), and ``leveler`` is there when ``frontend.normalize_output`` is on.
+suppression, gain control), and ``leveler`` is there when ``frontend.normalize_output`` is on;
+``satellite`` when ``satellite.enabled`` is (Home Assistant's Assist pipeline answers: panikid.satellite).
 
 Everything a processor needs is given to it here, at construction; what changes later (a command, a
 reload) reaches it as an ``UpdateSettingsFrame``, for the keys it declares in ``settings_keys``.
@@ -27,6 +28,7 @@ from ..config import Config
 from ..frontend.processors import ReplyLeveler, microphone_filter
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.runner import Pipeline
+from ..satellite import build_stage as build_satellite
 from ..service.testhook import StallHook
 from ..speech.feedback import CuePlayer
 from ..speech.stt.processor import STTProcessor
@@ -85,11 +87,13 @@ def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
     wake_cue = comps.cues.get("wake")
     cue_heard = wake_cue is not None and not cancels_echo(transport_in)
     wake = [stall.wrap(e) for e in comps.wake] if stall is not None else comps.wake
+    wake_word = WakeWordProcessor(wake, cfg.wake.threshold, cfg.wake.cooldown_seconds,
+                                  playback_threshold=cfg.wake.playback_threshold, stop_engines=comps.stop_words,
+                                  during_replies=cfg.wake.during_replies)
     return Pipeline([
         transport_in,
-        WakeWordProcessor(wake, cfg.wake.threshold, cfg.wake.cooldown_seconds,
-                          playback_threshold=cfg.wake.playback_threshold, stop_engines=comps.stop_words,
-                          during_replies=cfg.wake.during_replies),
+        wake_word,
+        *([build_satellite(cfg, lambda: [e.name for e in wake_word.engines])] if cfg.satellite.enabled else []),
         TurnDetector(comps.vad, comps.segmenter(cfg), cfg.vad.pre_roll_seconds,
                      cue_seconds=wake_cue.seconds if wake_cue and cue_heard else 0.0, turn_model=comps.turn_model,
                      model_pause_seconds=cfg.turn.pause_seconds, model_threshold=cfg.turn.threshold),

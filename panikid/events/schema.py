@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .codec import EventBody, EventSchemaError, optional
+from .satellite import SATELLITE_EVENTS
 
 __all__ = ["EVENTS", "EventBody", "EventSchemaError", "definition", "from_dict", "read"]
 
@@ -398,12 +399,14 @@ class LlmBackendChanged(EventBody):
 
 # ------------------------------------------------------------------ lookup
 
-EVENTS: dict[str, type[EventBody]] = {cls.type: cls for cls in (
+_ALL: tuple[type[EventBody], ...] = (
     Ready, StateChanged, ConfigReloaded, Wake, StopWord, CuePlayed, SpeechStarted, SpeechStopped, Transcript,
     IntentHandled, Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, DeviceLost, DeviceRestored,
     SessionStarted, SessionEnded, Error, Interrupted, NoSpeech, TurnAbandoned, Unhandled, TimerFinished, Muted,
     Unmuted, Listening, VolumeChanged, WakeSensitivityChanged, WakeWordChanged, EndOfTurnChanged, LlmBackendChanged,
-)}
+    *SATELLITE_EVENTS,
+)
+EVENTS: dict[str, type[EventBody]] = {cls.type: cls for cls in _ALL}
 """Every event type, by name."""
 
 

@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from .satellite import SatelliteEnded, SatelliteHeard
 from .schema import (
     AudioStarted,
     AudioStopped,
@@ -94,14 +95,14 @@ class StateMachine:
         if type == SpeechStarted.type:
             self.turn = turn
             return self._go(State.LISTENING, now)
-        if type == SpeechStopped.type:
+        if type in (SpeechStopped.type, SatelliteHeard.type):
             self.turn = turn
             return self._go(State.PROCESSING, now)
         if type == AudioStarted.type:
             return self._go(State.RESPONDING, now)
         if type == AudioStopped.type:
             return self._go(State.IDLE, now)
-        if type in (NoSpeech.type, TurnAbandoned.type):
+        if type in (NoSpeech.type, TurnAbandoned.type, SatelliteEnded.type):
             return self._go(State.IDLE, now)
         if type == Error.type:
             if data.get("fatal"):
