@@ -23,6 +23,7 @@ from wyoming.info import Describe, Info
 from wyoming.ping import Ping
 from wyoming.pipeline import RunPipeline
 from wyoming.satellite import RunSatellite
+from wyoming.timer import TimerFinished, TimerStarted
 from wyoming.wake import Detection
 
 from panikid import config
@@ -284,7 +285,31 @@ def test_home_assistant_answers_the_turns_panikid_wakes_for(pulse: PulseServer, 
         ha.wait("played", timeout=60, after=start)
         daemon.wait_event("audio_stopped", timeout=10, after=mark)
 
-        # 4. Home Assistant goes away: panikid answers the next wake word itself.
+        # 4. One of Home Assistant's timers rings: said aloud here.
+        mark = len(daemon.events)
+        ha.send(TimerStarted(id="t1", total_seconds=300, name="pasta").event(), TimerFinished(id="t1").event())
+        timers = [daemon.wait_event(lambda e, s=s: e["type"] == "satellite_timer" and e["status"] == s, timeout=10,
+                                    after=mark) for s in ("started", "finished")]
+        assert timers[1] == {**timers[1], "timer": "t1", "seconds": 300, "name": "pasta"}
+        rung = daemon.wait_event("audio_stopped", timeout=60, after=timers[1])
+        assert not rung["interrupted"]
+
+        # 5. A wake word over what Home Assistant says cuts it (Home Assistant hears it was played) and starts
+        #    the next turn.
+        mark, start = len(daemon.events), len(ha.received)
+        long_reply = components.tts.synthesize_all("Here is a long answer. " * 6)
+        ha.say(None, long_reply, components.tts.sample_rate)  # an announcement: the same playback
+        daemon.wait_event("audio_started", timeout=30, after=mark)
+        pulse.play(wake_and_command)
+        cut = daemon.wait_event("audio_stopped", timeout=30, after=mark)
+        assert cut["interrupted"], cut
+        ha.wait("played", timeout=10, after=start)
+        ha.wait("run-pipeline", timeout=10, after=start)
+        assert len([e for e in daemon.events[mark:] if e["type"] == "satellite_turn"]) == 1
+        ha.error("No text recognized", "stt-no-text-recognized")
+        daemon.wait_event("satellite_ended", timeout=10, after=cut)
+
+        # 6. Home Assistant goes away: panikid answers the next wake word itself.
         ha.close()
         daemon.wait_event(lambda e: e["type"] == "satellite" and e["status"] == "disconnected", timeout=10,
                           after=mark)

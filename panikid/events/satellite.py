@@ -62,5 +62,17 @@ class SatelliteEnded(EventBody):
     message: str | None = optional()
 
 
+@dataclass(frozen=True, kw_only=True)
+class SatelliteTimer(EventBody):
+    """One of Home Assistant's timers for this satellite started, changed, was cancelled or rang
+    (``finished``: panikid says so aloud)."""
+
+    type: ClassVar[str] = "satellite_timer"
+    timer: str  # Home Assistant's id of it
+    status: str  # started, updated, cancelled, finished
+    seconds: int | None = optional()  # its length
+    name: str | None = optional()  # the name it was given ("pasta")
+
+
 SATELLITE_EVENTS: tuple[type[EventBody], ...] = (SatelliteStatus, SatelliteTurn, SatelliteHeard, SatelliteReply,
-                                                  SatelliteEnded)
+                                                  SatelliteEnded, SatelliteTimer)

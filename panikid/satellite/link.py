@@ -24,6 +24,7 @@ from wyoming.event import Event, async_write_event
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
 from wyoming.satellite import PauseSatellite, RunSatellite
+from wyoming.timer import TimerCancelled, TimerFinished, TimerStarted, TimerUpdated
 from wyoming.tts import Synthesize
 from wyoming.vad import VoiceStopped
 
@@ -50,6 +51,7 @@ class SatelliteHandler(Protocol):
     def on_audio_chunk(self, chunk: AudioChunk) -> None: ...
     def on_audio_stop(self) -> None: ...
     def on_error(self, text: str, code: str | None) -> None: ...
+    def on_timer(self, status: str, id: str, seconds: int | None, name: str | None) -> None: ...
 
 
 class _Connection:
@@ -229,6 +231,16 @@ class SatelliteLink:
             elif WyomingError.is_type(kind):
                 err = WyomingError.from_event(event)
                 handler.on_error(err.text or "", err.code)
+            elif TimerStarted.is_type(kind):
+                started = TimerStarted.from_event(event)
+                handler.on_timer("started", str(started.id), int(started.total_seconds), started.name)
+            elif TimerUpdated.is_type(kind):
+                updated = TimerUpdated.from_event(event)
+                handler.on_timer("updated", str(updated.id), int(updated.total_seconds), None)
+            elif TimerCancelled.is_type(kind):
+                handler.on_timer("cancelled", str(TimerCancelled.from_event(event).id), None, None)
+            elif TimerFinished.is_type(kind):
+                handler.on_timer("finished", str(TimerFinished.from_event(event).id), None, None)
             else:
                 log.debug("satellite: %s from Home Assistant", kind)
         except (KeyError, TypeError, ValueError) as exc:

@@ -7,6 +7,7 @@ a wake word starts a turn in Home Assistant's Assist pipeline instead of panikid
                  synthesize (the reply's text), audio-start, audio-chunk ..., audio-stop (the reply),
                  or error
     panikid -> played, once the reply has been heard (or cut off)
+    Home Assistant -> timer-started, -updated, -cancelled, -finished (its timers; a finished one is said aloud)
 
 The wake word is not passed on, so the local turn detector never starts a turn; the wake cue plays as
 ever (a ``ListeningFrame``), and the reply is played by the output as any reply (``OutputAudioFrame``s,
@@ -27,7 +28,7 @@ from wyoming.snd import Played
 from wyoming.wake import Detection
 
 from ..events import Event, EventBus
-from ..events.satellite import SatelliteEnded, SatelliteHeard, SatelliteReply, SatelliteTurn
+from ..events.satellite import SatelliteEnded, SatelliteHeard, SatelliteReply, SatelliteTimer, SatelliteTurn
 from ..events.schema import AudioStopped
 from ..pipeline.frames import (
     SAMPLE_RATE,
@@ -39,6 +40,7 @@ from ..pipeline.frames import (
     MuteFrame,
     OutputAudioFrame,
     SystemFrame,
+    TTSSpeakFrame,
     TTSStoppedFrame,
     WakeWordFrame,
 )
@@ -46,6 +48,7 @@ from ..pipeline.processor import FrameProcessor
 from ..pipeline.turns import next_turn_id
 from .announce import Announcer
 from .link import SatelliteLink
+from .timers import Timer, TimerTable, rang
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,7 @@ class SatelliteProcessor(FrameProcessor):
         self._awaiting_played: set[int] = set()
         self._reply_text = ""
         self._announcing: asyncio.Task[None] | None = None
+        self.timers = TimerTable()
 
     async def setup(self, events: EventBus) -> None:
         await super().setup(events)
@@ -260,6 +264,17 @@ class SatelliteProcessor(FrameProcessor):
             return
         self.events.publish(SatelliteEnded(turn=turn.turn, reason="error", code=code, message=text))
         self.deliver(ErrorFrame(where="satellite", message=text, turn=turn.turn))  # the error cue
+
+    def on_timer(self, status: str, id: str, seconds: int | None, name: str | None) -> None:
+        if status == "started":
+            timer = self.timers.started(id, seconds, name)
+        elif status == "updated":
+            timer = self.timers.updated(id, seconds)
+        else:
+            timer = self.timers.ended(id) or Timer(id, seconds, name)  # one it was not told of
+        self.events.publish(SatelliteTimer(timer=id, status=status, seconds=timer.seconds, name=timer.name))
+        if status == "finished":  # Home Assistant counts, the satellite rings: said aloud, as a turn of its own
+            self.deliver(TTSSpeakFrame(next_turn_id(), rang(timer), last=True))
 
     def _on_event(self, e: Event) -> None:
         body = e.body
