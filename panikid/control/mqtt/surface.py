@@ -129,7 +129,6 @@ class MqttSurface:
             subs.append((f"{self.mcfg.discovery_prefix}/status", self.mcfg.qos_command))
         if self.mcfg.hermes:
             subs += [(topic, self.mcfg.qos_command) for topic in hermes.SUBSCRIPTIONS]
-        subs += [(topic, qos) for topic, (qos, _) in list(self._listeners.items())]
         client.subscribe(subs)
         self.loop.call_soon_threadsafe(self._connected)
 
@@ -167,6 +166,8 @@ class MqttSurface:
         self.connects += 1
         self._last_error = ""
         log.info("MQTT: connected to %s:%d", self.mcfg.host, self.mcfg.port)
+        if self._listeners and self.client is not None:  # here, on the loop: listen() cannot slip between
+            self.client.subscribe([(topic, qos) for topic, (qos, _) in self._listeners.items()])
         self._publish_all()
         self.connected.set()
 
