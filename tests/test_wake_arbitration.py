@@ -62,7 +62,7 @@ def test_the_loudest_then_the_best_score_then_the_lowest_id_wins(mine: Claim, ot
 
 
 def test_of_two_claims_of_one_device_the_one_nearest_mine_counts() -> None:
-    d = decide(c("kitchen", -30), [c("hall", -50, at=99.9), c("hall", -20, at=100.05)], 0.2)
+    d = decide(c("kitchen", -30), [c("hall", -20, at=99.95), c("hall", -50, at=100.15)], 0.2)
     assert d.winner == "hall" and d.levels == {"kitchen": -30.0, "hall": -20.0}
 
 

@@ -98,12 +98,14 @@ def in_window(mine: Claim, other: Claim, window_seconds: float) -> bool:
 
 
 def decide(mine: Claim, others: Iterable[Claim], window_seconds: float) -> Decision:
-    """The winner among my claim and the others' within the window (the latest claim of each device)."""
-    latest: dict[str, Claim] = {}
+    """The winner among my claim and the others' within the window (of each device, its claim nearest
+    mine in time)."""
+    nearest: dict[str, Claim] = {}
     for c in others:
         if c.device_id == mine.device_id or not in_window(mine, c, window_seconds):
             continue
-        if c.device_id not in latest or c.at > latest[c.device_id].at:
-            latest[c.device_id] = c
-    claims = sorted([mine, *latest.values()], key=Claim.rank)
+        seen = nearest.get(c.device_id)
+        if seen is None or abs(c.at - mine.at) < abs(seen.at - mine.at):
+            nearest[c.device_id] = c
+    claims = sorted([mine, *nearest.values()], key=Claim.rank)
     return Decision(winner=claims[0].device_id, won=claims[0] is mine, claims=tuple(claims))
