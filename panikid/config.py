@@ -235,6 +235,14 @@ class MqttConfig:
     qos_event: int = _opt(0, "QoS of events.", min=0, max=2)
     qos_command: int = _opt(1, "QoS of command subscriptions.", min=0, max=2)
     reconnect_max_seconds: float = _opt(30.0, "Longest wait between reconnect attempts.", min=1.0, max=600.0)
+    arbitration: bool = _opt(False, "Wake arbitration with the other devices of arbitration_group on this broker: when several hear the wake word, the one that heard it loudest answers, the others go back to idle. Every wake word then waits arbitration_window_seconds; with the broker down this device answers alone, at once.")
+    arbitration_group: str = _opt("home", "The devices that arbitrate together (one home, one floor): claims are shared on <topic_prefix>/arbitration/<arbitration_group>.", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    arbitration_window_seconds: float = _opt(0.2, "How long a wake word waits for the other devices' claims before the loudest answers: longer copes with slower devices and networks, and delays every wake word as much.", min=0.05, max=1.0)
+
+    def __post_init__(self) -> None:
+        if self.arbitration and not self.enabled:
+            raise ConfigError("mqtt.arbitration: the devices agree through the MQTT broker, so it needs "
+                              "mqtt.enabled = true (or set mqtt.arbitration = false)")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ The audio front end: the input carries the microphone's filter (``frontend.*``: 
 suppression, gain control), and ``leveler`` is there when ``frontend.normalize_output`` is on;
 ``satellite`` when ``satellite.enabled`` is (Home Assistant's Assist pipeline answers: panikid.satellite).
 
+With ``mqtt.arbitration`` the wake word processor gets a ``WakeArbiter`` on the MQTT surface's broker
+(``build_arbiter``): several devices that hear one wake word agree which answers.
+
 Everything a processor needs is given to it here, at construction; what changes later (a command, a
 reload) reaches it as an ``UpdateSettingsFrame``, for the keys it declares in ``settings_keys``.
 ``LIVE_KEYS`` (what a SIGHUP applies without a restart) is the union of those declarations.
@@ -14,7 +17,8 @@ reload) reaches it as an ``UpdateSettingsFrame``, for the keys it declares in ``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -25,6 +29,7 @@ from ..brains.intents import Action, ActionSink, IntentHandler
 from ..brains.processor import AssistantProcessor
 from ..brains.timers import TimerTable
 from ..config import Config
+from ..control.api import Surface
 from ..frontend.processors import ReplyLeveler, microphone_filter
 from ..pipeline.processor import FrameProcessor
 from ..pipeline.runner import Pipeline
@@ -34,10 +39,13 @@ from ..speech.feedback import CuePlayer
 from ..speech.stt.processor import STTProcessor
 from ..speech.tts.processor import SentenceAggregator, TTSProcessor
 from ..speech.turn.processor import TurnDetector
+from ..speech.wake.arbiter import WakeArbiter
 from ..speech.wake.processor import WakeWordProcessor
 from ..transports.base import InputTransport, OutputTransport
 from ..transports.remote import RemoteFloor
 from .components import Components
+
+log = logging.getLogger(__name__)
 
 OWN_KEYS = frozenset({"general.log_level"})
 """Live settings the daemon applies itself; every other live key is a processor's."""
@@ -78,10 +86,32 @@ def cancels_echo(transport_in: FrameProcessor) -> bool:
     return isinstance(cleaner, InputCleaner) and cleaner.reference is not None
 
 
+def build_arbiter(cfg: Config, surfaces: Sequence[Surface]) -> WakeArbiter | None:
+    """With ``mqtt.arbitration``: the wake arbiter, its claims on the MQTT surface's broker (started)."""
+    m = cfg.mqtt
+    if not m.arbitration:
+        return None
+    from ..control.mqtt.arbitration import MqttClaimChannel
+    from ..control.mqtt.surface import MqttSurface
+
+    surface = next((sf for sf in surfaces if isinstance(sf, MqttSurface)), None)
+    if surface is None:
+        log.warning("mqtt.arbitration is on but there is no MQTT surface: this device answers every wake word")
+        return None
+    channel = MqttClaimChannel(surface, m.topic_prefix, m.arbitration_group)
+    arbiter = WakeArbiter(cfg.general.device_id, channel, m.arbitration_window_seconds)
+    channel.listen(arbiter.on_message)
+    log.info("wake arbitration: group %r on %s, window %.0f ms", m.arbitration_group, channel.topic,
+             m.arbitration_window_seconds * 1000)
+    return arbiter
+
+
 def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
                    transport_out: FrameProcessor, on_action: Callable[[Action], None] | None = None,
-                   action_sink: ActionSink | None = None, stall: StallHook | None = None) -> Pipeline:
+                   action_sink: ActionSink | None = None, stall: StallHook | None = None,
+                   arbiter: WakeArbiter | None = None) -> Pipeline:
     """``stall``: a test hook that makes the wake word's model call hang (panikid.service.testhook).
+    ``arbiter``: wake arbitration with the other devices (``build_arbiter``).
     The turn detector hides the wake chime from the VAD unless the microphone's echo canceller takes the
     chime out (it hears what the speaker plays, cues included)."""
     wake_cue = comps.cues.get("wake")
@@ -89,7 +119,7 @@ def build_pipeline(cfg: Config, comps: Components, transport_in: FrameProcessor,
     wake = [stall.wrap(e) for e in comps.wake] if stall is not None else comps.wake
     wake_word = WakeWordProcessor(wake, cfg.wake.threshold, cfg.wake.cooldown_seconds,
                                   playback_threshold=cfg.wake.playback_threshold, stop_engines=comps.stop_words,
-                                  during_replies=cfg.wake.during_replies)
+                                  during_replies=cfg.wake.during_replies, arbiter=arbiter)
     return Pipeline([
         transport_in,
         wake_word,

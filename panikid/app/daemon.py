@@ -30,7 +30,7 @@ from ..pipeline.runner import Pipeline, PipelineRunner
 from ..service.testhook import StallHook
 from ..speech.wake import choices as wake_choices
 from ..transports.remote import RemoteFloor, RemoteSession
-from .assembly import RunOptions, build_pipeline, make_transports
+from .assembly import RunOptions, build_arbiter, build_pipeline, make_transports
 from .components import Components, load_all
 from .control import DaemonControl
 from .memory import release_free_memory
@@ -200,7 +200,8 @@ class Daemon(DaemonControl):
             sink = next((cast(ActionSink, sf) for sf in self.surfaces if callable(getattr(sf, "publish", None))),
                         None)
             self.pipeline = build_pipeline(self.cfg, comps, tin, tout, on_action=self._on_intent_action,
-                                           action_sink=sink, stall=stall)
+                                           action_sink=sink, stall=stall,
+                                           arbiter=build_arbiter(self.cfg, self.surfaces))
             # Settings changed while the models loaded (volume, LLM backend) apply from the start.
             s = self._settings
             self._update({"audio.volume": s.volume, "wake.sensitivity": s.wake_sensitivity,

@@ -72,6 +72,24 @@ class Wake(EventBody):
     model: str
     score: float
     stream_t: float
+    level_dbfs: float | None = optional()  # how loud the microphone heard the phrase, before the front end
+
+
+@dataclass(frozen=True, kw_only=True)
+class WakeArbitration(EventBody):
+    """Devices that heard one wake word agreed which answers (``mqtt.arbitration``): the loudest.
+
+    ``won``: this device answers; else it goes back to what it was doing, silently. ``levels``: each
+    claim's level by device id (this device's among them); ``alone``: the broker was not reachable, so
+    this device answered at once without asking the others."""
+
+    type: ClassVar[str] = "wake_arbitration"
+    won: bool
+    winner: str
+    level_dbfs: float | None
+    levels: dict[str, float]
+    apart_ms: float | None = optional()  # how far apart the first and the last claim were made
+    alone: bool = optional(False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -400,8 +418,8 @@ class LlmBackendChanged(EventBody):
 # ------------------------------------------------------------------ lookup
 
 _ALL: tuple[type[EventBody], ...] = (
-    Ready, StateChanged, ConfigReloaded, Wake, StopWord, CuePlayed, SpeechStarted, SpeechStopped, Transcript,
-    IntentHandled, Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, DeviceLost, DeviceRestored,
+    Ready, StateChanged, ConfigReloaded, Wake, WakeArbitration, StopWord, CuePlayed, SpeechStarted, SpeechStopped,
+    Transcript, IntentHandled, Reply, TtsStarted, AudioStarted, AudioStopped, TurnSummary, DeviceLost, DeviceRestored,
     SessionStarted, SessionEnded, Error, Interrupted, NoSpeech, TurnAbandoned, Unhandled, TimerFinished, Muted,
     Unmuted, Listening, VolumeChanged, WakeSensitivityChanged, WakeWordChanged, EndOfTurnChanged, LlmBackendChanged,
     *SATELLITE_EVENTS,

@@ -5,6 +5,9 @@ idle -> listening (wake) -> processing (end of speech) -> responding (audio)
 timeout that returns to idle, so the assistant can never stay stuck, except
 ``error`` while an audio device is lost (``device_lost``): that holds until the
 device is back (``device_restored``), and ``reason`` says what is missing.
+
+With wake arbitration, a device that heard the wake word but lost to a louder one
+(``wake_arbitration`` with ``won`` false) goes back to the state it was woken from.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .schema import (
     TurnAbandoned,
     Unmuted,
     Wake,
+    WakeArbitration,
 )
 
 
@@ -61,6 +65,8 @@ class StateMachine:
         """The lost devices ("input", "output") and what happened to them."""
         self.reason: str | None = None
         """Why the state is what it is, when that needs saying (a lost device)."""
+        self.woken_from: State | None = None
+        """The state the last wake word came in (listening since then), until the wake is arbitrated."""
 
     def _go(self, new: State, now: float, reason: str | None = None) -> State | None:
         if new is self.state and reason == self.reason:
@@ -90,7 +96,15 @@ class StateMachine:
         if self.muted or self.lost:
             return None
         turn = data.get("turn", 0)
-        if type in (Wake.type, Listening.type):
+        if type == Wake.type:
+            self.woken_from = self.state
+            return self._go(State.LISTENING, now)
+        if type == WakeArbitration.type:
+            woken_from, self.woken_from = self.woken_from, None
+            if data.get("won") or woken_from is None or self.state is not State.LISTENING:
+                return None
+            return self._go(woken_from, now)
+        if type == Listening.type:
             return self._go(State.LISTENING, now)
         if type == SpeechStarted.type:
             self.turn = turn

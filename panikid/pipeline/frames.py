@@ -103,12 +103,15 @@ class InputAudioFrame(DataFrame):
     ``t`` is the stream time of the first sample, in seconds since the input
     started (counted in samples, so it is exact at any pace). ``playing``: the local speaker was
     playing while it was captured (known only with echo cancellation, which watches the speaker).
+    ``level_dbfs``: how loud the block was as captured, before the audio front end changed it (noise
+    suppression and gain control even levels out); None when not measured.
     """
 
     pcm: bytes
     t: float
     sample_rate: int = SAMPLE_RATE
     playing: bool = False
+    level_dbfs: float | None = None
     # Live input is never dropped: the turn detector needs it for its pre-roll.
     interruptible: ClassVar[bool] = False
 

@@ -8,7 +8,8 @@ and ends with one ``EndFrame`` when the source is exhausted.
 
 An input may carry an ``audio_filter`` (the audio front end: high-pass, noise
 suppression, gain control; :class:`panikid.audio.frontend.InputCleaner`): each
-frame passes through it before anything else hears it. It sits in the
+frame passes through it before anything else hears it; each frame's ``level_dbfs`` is measured
+before it (how loud the microphone heard the block, which devices compare in wake arbitration). It sits in the
 transport, as Pipecat's ``audio_in_filter`` does, so it adds no queue and no
 hop, and a fast-paced file is still held back by the first stage that listens.
 
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 
 from ..audio.chunker import Chunker
 from ..audio.convert import apply_volume
+from ..audio.level import block_dbfs
 from ..events.schema import AudioStarted, AudioStopped, CuePlayed, Interrupted
 from ..pipeline.frames import (
     SAMPLE_RATE,
@@ -107,12 +109,13 @@ class InputTransport(FrameProcessor):
 
     def _deliver_audio(self, pcm: bytes) -> None:
         playing = False
+        level = block_dbfs(pcm)  # as captured: the front end would even levels out
         if self.audio_filter is not None:
             pcm = self.audio_filter.process(pcm)  # whole 10 ms steps: as long as it came
             playing = self.audio_filter.playing
         t = self.samples_delivered / SAMPLE_RATE
         self.samples_delivered += len(pcm) // 2
-        self.deliver(InputAudioFrame(pcm=pcm, t=t, playing=playing))
+        self.deliver(InputAudioFrame(pcm=pcm, t=t, playing=playing, level_dbfs=level))
 
     async def _produce(self) -> None:
         chunker = Chunker(self.frame_bytes // 2)

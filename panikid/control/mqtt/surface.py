@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
@@ -62,6 +62,7 @@ class MqttSurface:
         self._session_up = False  # paho thread only: CONNACK accepted, not lost since
         self._last_error = ""
         self._hermes_says: dict[int, hermes.HermesRequest] = {}  # turn -> the hermes/tts/say it speaks
+        self._listeners: dict[str, tuple[int, Callable[[bytes], None]]] = {}  # topic -> (QoS, on message)
         self._pump: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -165,6 +166,8 @@ class MqttSurface:
         self.connects += 1
         self._last_error = ""
         log.info("MQTT: connected to %s:%d", self.mcfg.host, self.mcfg.port)
+        if self._listeners and self.client is not None:  # here, on the loop: listen() cannot slip between
+            self.client.subscribe([(topic, qos) for topic, (qos, _) in self._listeners.items()])
         self._publish_all()
         self.connected.set()
 
@@ -176,6 +179,11 @@ class MqttSurface:
             self.control.bus.publish(Error(where="mqtt", message=f"{topic[:100]}: {type(exc).__name__}"))
 
     def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
+        listener = self._listeners.get(topic)
+        if listener is not None:
+            if not retained:  # a retained message is old news, whatever it says
+                listener[1](payload)
+            return
         if self.mcfg.hermes and topic in hermes.SUBSCRIPTIONS:
             if not retained:
                 self._hermes(topic, payload)
@@ -223,13 +231,26 @@ class MqttSurface:
             if request is not None:
                 self._send(Message(*hermes.say_finished(request, self.device_id), False, "event"))
 
-    def publish(self, topic: str, payload: str) -> None:
-        """User actions (``intents.actions``): publish to any topic, not retained.
+    def publish(self, topic: str, payload: str, qos: int | None = None) -> None:
+        """User actions (``intents.actions``), wake claims: publish to any topic, not retained, at ``qos``
+        (default ``qos_command``).
 
         Raises when there is no broker connection, so the assistant says it could not do it."""
-        if self.client is None or not self.connected.is_set():
+        if not self.is_connected():
             raise RuntimeError(f"not connected to the MQTT broker, {topic} was not published")
-        self.client.publish(topic, payload, qos=self.mcfg.qos_command, retain=False)
+        assert self.client is not None
+        self.client.publish(topic, payload, qos=self.mcfg.qos_command if qos is None else qos, retain=False)
+
+    def is_connected(self) -> bool:
+        """The broker accepted the connection and it has not been lost since (as far as is known)."""
+        return self.client is not None and self.connected.is_set()
+
+    def listen(self, topic: str, qos: int, on_message: Callable[[bytes], None]) -> None:
+        """Hand every message on ``topic`` (not retained) to ``on_message``, on the event loop, from now on
+        and after every reconnect."""
+        self._listeners[topic] = (qos, on_message)
+        if self.client is not None and self.is_connected():
+            self.client.subscribe(topic, qos)
 
     def _send(self, msg: Message) -> None:
         if self.client is None:

@@ -23,6 +23,9 @@ wake_word/set,
 end_of_turn/set,
 llm_backend/set
 ==========================  =========  ========  =====================================
+
+With ``mqtt.arbitration``, ``<prefix>/arbitration/<group>`` (not retained, QoS 1) carries the wake
+claims of every device of the group (:mod:`panikid.speech.wake.arbiter`).
 """
 
 from __future__ import annotations
@@ -83,6 +86,11 @@ class Topics:
         if not topic.startswith(self.base + "/"):
             return None
         return COMMAND_TOPICS.get(topic[len(self.base) + 1:])
+
+
+def arbitration_topic(prefix: str, group: str) -> str:
+    """Where the devices of ``group`` share their wake claims (``mqtt.arbitration_group``)."""
+    return f"{prefix}/arbitration/{group}"
 
 
 def ack_message(topics: Topics, ident: str | int, reply: dict[str, Any]) -> Message:

@@ -16,6 +16,12 @@ Stop words (``wake.stop_models``) are heard only while a reply plays (from its
 ``audio_started`` to its ``audio_stopped``, or while the front end hears the speaker):
 one stops the reply (an ``InterruptionFrame``, as the ``stop`` command) and starts no turn.
 With ``wake.during_replies`` off the wake word is not listened for while a reply plays.
+
+The ``wake`` event says how loud the phrase was as captured (``level_dbfs``: the mean level of the
+last ``WAKE_LEVEL_SECONDS`` of input before the detection, measured before the front end). With an
+arbiter (``mqtt.arbitration``: several devices on one broker, :mod:`.arbiter`) the wake word is held
+while the devices that heard it agree which one answers; only the winner's turn starts (and cuts its
+reply). The audio keeps flowing meanwhile: the turn detector takes the command from its pre-roll.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ...audio.level import LevelHistory
 from ...events import Event, EventBus
 from ...events.schema import AudioStarted, AudioStopped, StopWord, Wake
 from ...pipeline.frames import (
@@ -39,10 +46,14 @@ from ...pipeline.frames import (
     WakeWordFrame,
 )
 from ...pipeline.processor import FrameProcessor
+from .arbiter import WakeArbiter, arbitration_event
 from .detector import Detection, WakeDetector, sensitivity_threshold
 from .engines import Score, WakeEngine
 
 log = logging.getLogger(__name__)
+
+WAKE_LEVEL_SECONDS = 1.0
+"""The wake phrase's level is that of the input this long before its detection (about the phrase)."""
 
 
 class WakeWordProcessor(FrameProcessor):
@@ -57,7 +68,8 @@ class WakeWordProcessor(FrameProcessor):
 
     def __init__(self, engines: list[WakeEngine], threshold: float = 0.0, cooldown_seconds: float = 2.0,
                  sensitivity: str = "medium", playback_threshold: float = 0.0,
-                 stop_engines: list[WakeEngine] | None = None, during_replies: bool = True) -> None:
+                 stop_engines: list[WakeEngine] | None = None, during_replies: bool = True,
+                 arbiter: WakeArbiter | None = None) -> None:
         super().__init__("wake")
         if not engines:
             raise ValueError("at least one wake word engine is needed")
@@ -81,6 +93,10 @@ class WakeWordProcessor(FrameProcessor):
         self.last_audio = 0.0
         """Monotonic time of the last audio frame (the watchdog's sign of life)."""
         self.first_audio = asyncio.Event()
+        self.arbiter = arbiter
+        """Decides with the other devices which one answers a wake word (None: this one, always)."""
+        self.levels = LevelHistory(seconds=WAKE_LEVEL_SECONDS + 0.5)
+        self._arbitrations: set[asyncio.Task[None]] = set()
 
     @property
     def base_threshold(self) -> float:
@@ -141,6 +157,8 @@ class WakeWordProcessor(FrameProcessor):
         self.audio_frames += 1
         self.last_audio = time.monotonic()
         self.first_audio.set()
+        if frame.level_dbfs is not None:
+            self.levels.add(frame.t, frame.duration, frame.level_dbfs)
         await self.push_frame(frame)
         if self.muted:
             return
@@ -169,7 +187,40 @@ class WakeWordProcessor(FrameProcessor):
 
     async def _detected(self, det: Detection) -> None:
         self.detections += 1
-        log.info("wake word %s (score %.2f) at %.2fs", det.model, det.score, det.t)
-        self.events.publish(Wake(model=det.model, score=round(det.score, 3), stream_t=round(det.t, 3)))
+        level = self.levels.level(det.t, WAKE_LEVEL_SECONDS)
+        log.info("wake word %s (score %.2f) at %.2fs, %s", det.model, det.score, det.t,
+                 "level unknown" if level is None else f"{level:.1f} dBFS")
+        self.events.publish(Wake(model=det.model, score=round(det.score, 3), stream_t=round(det.t, 3),
+                                 level_dbfs=None if level is None else round(level, 2)))
+        if self.arbiter is None:
+            await self._wake(det)
+            return
+        task = asyncio.create_task(self._arbitrate(self.arbiter, det, level), name="wake-arbitration")
+        self._arbitrations.add(task)
+        task.add_done_callback(self._arbitrations.discard)
+
+    async def _arbitrate(self, arbiter: WakeArbiter, det: Detection, level: float | None) -> None:
+        """Held while the devices agree; the audio flows on meanwhile (the turn takes it from its pre-roll)."""
+        try:
+            decision, alone = await arbiter.arbitrate(level, det.score)
+        except Exception:  # never lose a wake word to the arbitration: answer as if alone
+            log.exception("wake arbitration failed: answering")
+            await self._wake(det)
+            return
+        self.events.publish(arbitration_event(decision, level, alone))
+        if not decision.won:
+            log.info("wake word: %s heard it louder and answers (%s)", decision.winner,
+                     ", ".join(f"{d} {v:.1f} dBFS" for d, v in decision.levels.items()))
+            return
+        if self.muted:
+            return  # muted while the devices agreed
+        await self._wake(det)
+
+    async def _wake(self, det: Detection) -> None:
         await self.push_frame(InterruptionFrame(reason="wake"))
         await self.push_frame(WakeWordFrame(det.model, det.score, det.t))
+
+    async def stop(self) -> None:
+        for task in list(self._arbitrations):
+            task.cancel()
+        await super().stop()
