@@ -224,6 +224,26 @@ def test_a_tts_server_that_stops_mid_sentence_has_the_whole_sentence_spoken_loca
     assert any("closed the connection before the rest of the sentence" in r.getMessage() for r in caplog.records)
 
 
+# ---------------------------------------------------------------- panikid check
+
+def test_check_says_whether_each_server_answers_and_offers_what_it_is_used_for(
+        servers: tuple[WyomingServer, WyomingServer]) -> None:
+    from panikid.doctor.remote import remote_findings
+
+    stt_server, tts_server = servers
+    cfg = config.build({"stt": {"engine": "wyoming", "uri": stt_server.uri},
+                        "tts": {"engine": "wyoming", "uri": tts_server.uri}})
+    stt, tts = remote_findings(cfg)
+    assert stt.ok and stt.what == f"stt.uri = {stt_server.uri}" and "faster-whisper" in stt.detail, stt
+    assert tts.ok and "piper" in tts.detail and "streaming" in tts.detail, tts
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    cfg = config.build({"stt": {"engine": "wyoming", "uri": tts_server.uri}, "tts": {"engine": "wyoming", "uri": dead}})
+    wrong, gone = remote_findings(cfg)
+    assert not wrong.ok and "offers no speech-to-text" in wrong.detail, wrong
+    assert not gone.ok and "does not answer" in gone.detail and "local piper engine answers" in gone.fix, gone
+    assert remote_findings(config.build({})) == []  # no remote engine, nothing to check
+
+
 # ---------------------------------------------------------------- configuration
 
 @pytest.mark.parametrize(("section", "uri"), [

@@ -87,3 +87,24 @@ class Connection:
             error = Error.from_event(event)
             raise RemoteError("server_error", f"{self.where} answered with an error: {error.text}")
         return event
+
+
+async def _describe(host: str, port: int, timeout: float) -> Any:
+    from wyoming.info import Describe, Info
+
+    async with asyncio.timeout(timeout):
+        async with Connection(host, port, timeout) as server:
+            await server.send(Describe())
+            while True:
+                event = await server.receive(timeout, "info")
+                if Info.is_type(event.type):
+                    return Info.from_event(event)
+
+
+def describe(host: str, port: int, timeout: float = 3.0) -> Any:
+    """What the server says it offers (``wyoming.info.Info``), within ``timeout`` s; a RemoteError otherwise
+    (blocking: for ``panikid check``)."""
+    try:
+        return run(_describe(host, port, timeout))
+    except TimeoutError:
+        raise RemoteError("timeout", f"no info from tcp://{host}:{port} within {timeout:.1f} s") from None

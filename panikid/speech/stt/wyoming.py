@@ -25,7 +25,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from ..remote import REMOTE, RemotePolicy
 from ..wyoming_client import Connection, RemoteError, run
 from .hearing import Heard
-from .whisper import WhisperEngine, clean_transcript
+from .whisper import RECORDING_EDGE_SECONDS, WhisperEngine, clean_transcript
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,11 @@ class WyomingSttEngine:
         return self.hear(pcm, beam_size).text
 
     def transcribe_recording(self, pcm: bytes, beam_size: int = 5) -> str:
-        """A whole recording: the server decodes it as it is configured to (``beam_size`` is the local one's)."""
+        """A whole recording, with half a second of silence on each side (a server, too, tends to lose a word
+        right at an edge); the server decodes it as it is configured to (``beam_size`` is the local one's)."""
         if self.policy.use_remote(self.clock()):
-            return self.hear(pcm).text
+            pad = bytes(2 * int(RECORDING_EDGE_SECONDS * RATE))
+            return self.hear(pad + pcm + pad, beam_size).text
         return self.local.transcribe_recording(pcm, beam_size)
 
     def warm_up(self) -> None:
