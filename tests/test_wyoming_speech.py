@@ -255,6 +255,19 @@ def test_a_bad_uri_is_a_configuration_error_naming_the_key(section: str, uri: st
         config.build({section: {"engine": "wyoming", "uri": uri}})
 
 
+def test_the_readme_configuration_for_a_bigger_box_is_valid() -> None:
+    import re
+    import tomllib
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Use a bigger box on the LAN"):]
+    block = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert block is not None
+    cfg = config.build(tomllib.loads(block.group(1).replace("BOX", "192.168.1.20")))
+    assert (cfg.stt.engine, cfg.tts.engine, cfg.cloud.provider) == ("wyoming", "wyoming", "openai")
+    assert config.tcp_uri("stt.uri", cfg.stt.uri) == ("192.168.1.20", 10300)
+
+
 def test_the_cli_refuses_a_bad_uri_with_exit_status_2(tmp_path: Path) -> None:
     cfg = tmp_path / "panikid.toml"
     cfg.write_text('[stt]\nengine = "wyoming"\nuri = "box:10300"\n')
