@@ -224,6 +224,13 @@ def test_a_tts_server_that_stops_mid_sentence_has_the_whole_sentence_spoken_loca
     assert any("closed the connection before the rest of the sentence" in r.getMessage() for r in caplog.records)
 
 
+def test_a_tts_server_that_sends_no_audio_for_words_has_the_local_voice_speak_them(piper: PiperEngine) -> None:
+    with broken_tts_server(silent=True) as port:
+        engine = WyomingTtsEngine("127.0.0.1", port, piper, timeout_seconds=5.0)
+        pcm, spoken_by = engine.speak(COMMAND)
+    assert spoken_by == "piper" and len(pcm) / 2 / engine.sample_rate > 1.0
+
+
 # ---------------------------------------------------------------- panikid check
 
 def test_check_says_whether_each_server_answers_and_offers_what_it_is_used_for(
@@ -298,10 +305,14 @@ class silent_server:
 
 class broken_tts_server:
     """A Wyoming TTS server (wyoming.server) that answers ``describe`` as a non-streaming piper would, then sends
-    ``audio-start`` and one chunk of silence for a ``synthesize`` and closes the connection."""
+    ``audio-start`` and one chunk of silence for a ``synthesize`` and closes the connection; ``silent``: sends
+    ``audio-start`` and ``audio-stop`` and nothing between (a voice that cannot say the text)."""
+
+    def __init__(self, silent: bool = False) -> None:
+        self.silent = silent
 
     def __enter__(self) -> int:
-        from wyoming.audio import AudioChunk, AudioStart
+        from wyoming.audio import AudioChunk, AudioStart, AudioStop
         from wyoming.event import Event
         from wyoming.info import Attribution, Describe, Info, TtsProgram
         from wyoming.server import AsyncEventHandler, AsyncServer
@@ -310,10 +321,16 @@ class broken_tts_server:
         info = Info(tts=[TtsProgram(name="broken", description="", attribution=Attribution(name="", url=""),
                                     installed=True, version=None, voices=[])])
 
+        silent = self.silent
+
         class Handler(AsyncEventHandler):
             async def handle_event(self, event: Event) -> bool:
                 if Describe.is_type(event.type):
                     await self.write_event(info.event())
+                    return True
+                if Synthesize.is_type(event.type) and silent:
+                    await self.write_event(AudioStart(rate=22050, width=2, channels=1).event())
+                    await self.write_event(AudioStop().event())
                     return True
                 if Synthesize.is_type(event.type):
                     await self.write_event(AudioStart(rate=22050, width=2, channels=1).event())

@@ -8,12 +8,12 @@ answered up to ``synthesize-stopped``), any other one ``synthesize`` (answered u
 The playback rate is fixed when the output opens, at the local voice's rate, so this engine declares that
 rate and converts what the server sends (any rate, width and channels) to mono s16le at it.
 
-Failures: a server that refuses the connection, answers with an error or sends no audio within
-``tts.remote_timeout_seconds`` is given up and the local voice speaks the sentence; so is one that stops
-mid-sentence (closes the connection, or is silent for the deadline between two chunks). A sentence is
-played once it is whole, so nothing of a broken remote sentence has been heard: the whole sentence is
-spoken again by the local voice. Either way a warning names the server, and it is skipped for a while
-(``panikid.speech.remote``).
+Failures: a server that refuses the connection, answers with an error, sends no audio within
+``tts.remote_timeout_seconds`` (counted from the connection) or none at all for words is given up, and the
+local voice speaks the sentence; so is one that stops mid-sentence (closes the connection, or is silent for
+the deadline between two chunks). A sentence is played once it is whole, so nothing of a broken remote
+sentence has been heard: the whole sentence is spoken again by the local voice. Either way a warning names
+the server, and it is skipped for a while (``panikid.speech.remote``).
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ class WyomingTtsEngine:
 
     # ------------------------------------------------------------------ the exchange
     async def _synthesize(self, text: str) -> bytes:
+        started = self.clock()  # the first audio's deadline counts the connection too
         async with Connection(self.host, self.port, self.timeout_seconds) as server:
-            started = self.clock()
             if self.streaming is None:
                 await server.send(Describe())
                 self.streaming = await self._read_info(server, started + self.timeout_seconds)
@@ -102,7 +102,11 @@ class WyomingTtsEngine:
                 await server.send(SynthesizeStop())
             else:
                 await server.send(Synthesize(text=text, voice=voice))
-            return await self._read_audio(server, started + self.timeout_seconds)
+            pcm = await self._read_audio(server, started + self.timeout_seconds)
+        if not pcm and any(c.isalnum() for c in text):
+            # A voice that cannot say the text (a phonemizer missing on the server) answers with silence.
+            raise RemoteError("no_audio", f"{self.uri} sent no audio for {text[:40]!r}")
+        return pcm
 
     async def _read_info(self, server: Connection, deadline: float) -> bool:
         while True:
