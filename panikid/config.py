@@ -134,14 +134,47 @@ class TurnConfig:
     threads: int = _opt(1, "CPU threads of the model.", min=1, max=64)
 
 
+def tcp_uri(key: str, uri: str) -> tuple[str, int]:
+    """The host and port of a ``tcp://host:port`` URI; a ConfigError naming ``key`` otherwise."""
+    from urllib.parse import urlsplit
+
+    bad = ConfigError(f"{key}: got {uri!r}, allowed: tcp://HOST:PORT (a Wyoming server, e.g. tcp://192.168.1.20:10300)")
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        raise bad from None
+    if parts.scheme != "tcp" or not parts.hostname or port is None or not 1 <= port <= 65535:
+        raise bad
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise bad
+    return parts.hostname, port
+
+
+def _check_remote(section: str, engine: str, uri: str) -> None:
+    if engine == "wyoming":
+        if not uri:
+            raise ConfigError(f"{section}.uri: {section}.engine is 'wyoming', so {section}.uri must name the "
+                              "server: tcp://HOST:PORT")
+        tcp_uri(f"{section}.uri", uri)
+    elif uri:
+        tcp_uri(f"{section}.uri", uri)  # kept for later, but never a malformed one
+
+
 @dataclass(frozen=True)
 class SttConfig:
+    engine: str = _opt("whisper", "Speech-to-text engine: 'whisper' (faster-whisper on this machine) or 'wyoming' (a Wyoming speech-to-text server at uri, e.g. wyoming-faster-whisper on a bigger box; the local model stays loaded as its fallback).", choices=["whisper", "wyoming"])
+    uri: str = _opt("", "engine = 'wyoming': the server, tcp://HOST:PORT (wyoming-faster-whisper listens on 10300).")
+    remote_timeout_seconds: float = _opt(5.0, "engine = 'wyoming': a server that has not sent the transcript this long after the end of the utterance is given up and the local model answers (the server is then skipped for a while).", min=0.2, max=120.0)
     model: str = _opt("tiny.en", "Whisper model: 'tiny.en' (bundled), a CTranslate2 model directory, or 'hf:owner/name'.")
     language: str = _opt("en", "Spoken language (ISO code).", pattern=r"^[a-z]{2,3}$")
     beam_size: int = _opt(1, "Beam size (1 is fastest).", min=1, max=10)
     compute_type: str = _opt("int8", "CTranslate2 compute type.", choices=["int8", "int8_float32", "float32", "default"])
     threads: int = _opt(0, "CPU threads; 0 = all cores.", min=0, max=64)
     audio_context: str = _opt("adaptive", "Encoder input: 'adaptive' (the utterance plus 10 s, ~4x faster) or 'full' (always 30 s).", choices=["adaptive", "full"])
+
+    def __post_init__(self) -> None:
+        _check_remote("stt", self.engine, self.uri)
 
 
 @dataclass(frozen=True)
@@ -157,10 +190,16 @@ class LlmConfig:
 
 @dataclass(frozen=True)
 class TtsConfig:
-    engine: str = _opt("piper", "Text-to-speech engine: 'piper', or another one in panikid/speech/tts/engine.py.", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    engine: str = _opt("piper", "Text-to-speech engine: 'piper', 'wyoming' (a Wyoming server at uri, e.g. wyoming-piper on a bigger box, with this machine's voice as its fallback), or another one in panikid/speech/tts/engine.py.", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     voice: str = _opt("en_US-joe-medium", "Piper voice: 'en_US-joe-medium' (bundled), an .onnx path, or 'hf:owner/name/file.onnx'.")
     length_scale: float = _opt(1.0, "Speaking rate: below 1 is faster.", min=0.3, max=3.0)
     speaker_id: int = _opt(0, "Speaker of a multi-speaker voice.", min=0, max=10000)
+    uri: str = _opt("", "engine = 'wyoming': the Wyoming text-to-speech server, tcp://HOST:PORT (wyoming-piper listens on 10200); the local voice stays loaded as its fallback.")
+    remote_timeout_seconds: float = _opt(3.0, "engine = 'wyoming': a server whose first audio for a sentence takes longer is given up and the local voice speaks the sentence (the server is then skipped for a while).", min=0.2, max=120.0)
+    remote_voice: str = _opt("", "engine = 'wyoming': the server's voice to ask for (a name its info lists); empty = the server's default voice.")
+
+    def __post_init__(self) -> None:
+        _check_remote("tts", self.engine, self.uri)
 
 
 @dataclass(frozen=True)

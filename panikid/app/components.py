@@ -18,8 +18,9 @@ from ..brains.prompt import leading_prompt
 from ..brains.prompt import system_prompt as dated_prompt
 from ..brains.providers.llama_cpp import LlamaCppBackend
 from ..brains.router import Router
-from ..config import Config
+from ..config import Config, tcp_uri
 from ..speech.stt.whisper import WhisperEngine
+from ..speech.stt.wyoming import WyomingSttEngine
 from ..speech.tts import engine as tts_engine
 from ..speech.tts.engine import TtsEngine
 from ..speech.turn.segmenter import EndOfTurnSegmenter
@@ -39,7 +40,7 @@ class ComponentError(Exception):
 class Components:
     wake: list[WakeEngine]
     vad: VadEngine
-    stt: WhisperEngine
+    stt: WhisperEngine | WyomingSttEngine
     llm: Provider
     tts: TtsEngine
     load_seconds: dict[str, float]
@@ -62,13 +63,20 @@ class Components:
         import threading
 
         started = time.perf_counter()
-        self.stt.transcribe(bytes(16000 * 2))
+        if isinstance(self.stt, WyomingSttEngine):
+            self.stt.warm_up()  # the local fallback, and the server once
+        else:
+            self.stt.transcribe(bytes(16000 * 2))
         if self.turn_model is not None:
             self.turn_model.probability(bytes(16000 * 2))
         messages = [{"role": "system", "content": dated_prompt(system_prompt)}, {"role": "user", "content": "Hi."}]
         for _ in self.llm.stream(messages, threading.Event()):
             break
-        self.tts.synthesize_all("Ready.")
+        warm_tts = getattr(self.tts, "warm_up", None)  # an engine with a fallback warms both
+        if warm_tts is not None:
+            warm_tts()
+        else:
+            self.tts.synthesize_all("Ready.")
         self.load_seconds["warm_up"] = round(time.perf_counter() - started, 3)
 
     def segmenter(self, cfg: Config) -> EndOfTurnSegmenter:
@@ -106,13 +114,18 @@ def load_vad(cfg: Config) -> VadEngine:
     return WebRtcVad(cfg.vad.aggressiveness)
 
 
-def load_stt(cfg: Config) -> WhisperEngine:
+def load_stt(cfg: Config) -> WhisperEngine | WyomingSttEngine:
+    """The local Whisper model; with stt.engine = 'wyoming', the server with that model as its fallback."""
     path = models.resolve("stt", cfg.stt.model, cfg.models)
     s = cfg.stt
     try:
-        return WhisperEngine(path, s.language, s.beam_size, s.compute_type, s.threads, s.audio_context)
+        local = WhisperEngine(path, s.language, s.beam_size, s.compute_type, s.threads, s.audio_context)
     except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError on bad models
         raise ComponentError(f"stt.model: cannot load {path}: {exc}") from exc
+    if s.engine == "wyoming":
+        host, port = tcp_uri("stt.uri", s.uri)
+        return WyomingSttEngine(host, port, local, s.language, s.remote_timeout_seconds)
+    return local
 
 
 def load_llm(cfg: Config) -> Provider:

@@ -93,7 +93,14 @@ CHECKS: list[tuple[str, Callable[[Config], list[Finding]]]] = [
     ("audio", _check_audio),
     ("permissions", lambda cfg: _check_groups()),
     ("service", lambda cfg: _check_service()),
+    ("speech servers", lambda cfg: _check_remote(cfg)),
 ]
+
+
+def _check_remote(cfg: Config) -> list[Finding]:
+    from .remote import remote_findings
+
+    return remote_findings(cfg)
 
 
 def _check_service() -> list[Finding]:

@@ -60,14 +60,16 @@ class TurnMetrics:
             case SpeechStopped(speech_end_t=end):
                 turn.eos_t = e.t
                 turn.speech_end_t = end if isinstance(end, (int, float)) else None
-            case Transcript(stt_ms=stt_ms):
+            case Transcript(stt_ms=stt_ms, engine=engine):
                 f["stt_ms"] = stt_ms
+                f["stt_engine"] = engine
             case Reply():
                 f["llm_ttft_ms"] = body.llm_ttft_ms
                 f["backend"] = body.backend
                 f["fallback_reason"] = body.fallback_reason
-            case TtsStarted(tts_ttfb_ms=ms):
+            case TtsStarted(tts_ttfb_ms=ms, engine=engine):
                 f["tts_ttfb_ms"] = ms
+                f["tts_engine"] = engine
             case AudioStarted() if turn.eos_t is not None:
                 f["eos_to_first_audio_ms"] = round((e.t - turn.eos_t) * 1000, 1)
                 if turn.speech_end_t is not None:
@@ -84,6 +86,8 @@ class TurnMetrics:
                     backend=f.get("backend"),
                     fallback_reason=f.get("fallback_reason"),
                     interrupted=bool(interrupted),
+                    stt_engine=f.get("stt_engine"),
+                    tts_engine=f.get("tts_engine"),
                 )
                 self.completed.append(record.data())
                 self.bus.publish(record)

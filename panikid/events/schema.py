@@ -146,6 +146,7 @@ class Transcript(EventBody):
     stt_ms: float | None = optional()
     audio_seconds: float | None = optional()
     source: str | None = optional()  # "command" for the ask command
+    engine: str | None = optional()  # the speech-to-text engine that answered: "whisper" or "wyoming"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,6 +190,7 @@ class TtsStarted(EventBody):
     type: ClassVar[str] = "tts_started"
     turn: int
     tts_ttfb_ms: float
+    engine: str | None = optional()  # the engine that spoke the first sentence: "piper", "wyoming", ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,6 +229,8 @@ class TurnSummary(EventBody):
     backend: str | None
     fallback_reason: str | None
     interrupted: bool
+    stt_engine: str | None  # the speech-to-text engine that answered (a remote one's local fallback when it did)
+    tts_engine: str | None  # the text-to-speech engine that spoke the reply's first sentence
 
 
 # ------------------------------------------------------------------ the audio devices

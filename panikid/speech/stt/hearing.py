@@ -54,6 +54,8 @@ class Heard:
     compression_ratio: float = 0.0
     speech_seconds: float | None = None
     """How much of the utterance VAD called speech (None: not known)."""
+    engine: str | None = None
+    """The engine that made the transcript ("whisper", "wyoming"; None: the local one)."""
 
 
 def compression_ratio(text: str) -> float:

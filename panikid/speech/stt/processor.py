@@ -4,16 +4,25 @@ is not worth answering refused."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from typing import Protocol
 
 from ...events.schema import Transcript, TurnAbandoned
 from ...pipeline.frames import DataFrame, SpeculationFrame, TranscriptionFrame, TurnAbandonedFrame, UtteranceFrame
 from ...pipeline.processor import FrameProcessor
 from .hearing import Heard, judge
-from .whisper import WhisperEngine
 
 log = logging.getLogger(__name__)
+
+
+class SttEngine(Protocol):
+    """What the processor needs of a speech-to-text engine (WhisperEngine, WyomingSttEngine)."""
+
+    def hear(self, pcm: bytes) -> Heard:
+        """16 kHz mono s16le in, the transcript out (blocking: called in the worker thread)."""
+        ...
 
 
 class STTProcessor(FrameProcessor):
@@ -24,7 +33,7 @@ class STTProcessor(FrameProcessor):
     same audio and its transcript is ready (or nearly). When the user spoke on, it is dropped.
     """
 
-    def __init__(self, engine: WhisperEngine) -> None:
+    def __init__(self, engine: SttEngine) -> None:
         super().__init__("stt")
         self.engine = engine
         self._ahead: tuple[int, bytes, asyncio.Future[Heard]] | None = None
@@ -52,8 +61,7 @@ class STTProcessor(FrameProcessor):
         else:
             heard = await self.run_blocking(self.engine.hear, frame.pcm)
         stt_ms = (time.perf_counter() - started) * 1000
-        heard = Heard(heard.text, heard.no_speech_prob, heard.avg_logprob, heard.compression_ratio,
-                      frame.speech_seconds)
+        heard = dataclasses.replace(heard, speech_seconds=frame.speech_seconds)
         audio_s = len(frame.pcm) / 2 / frame.sample_rate
         refused = judge(heard)
         if refused is not None:
@@ -66,5 +74,6 @@ class STTProcessor(FrameProcessor):
             return
         self.events.publish(Transcript(
             turn=frame.turn, text=heard.text, stt_ms=round(stt_ms, 1), audio_seconds=round(audio_s, 2),
+            engine=heard.engine or "whisper",
         ))
         await self.push_frame(TranscriptionFrame(frame.turn, heard.text))

@@ -29,11 +29,27 @@ Loader = Callable[[Config], TtsEngine]
 
 ENGINES: dict[str, str | Loader] = {
     "piper": "panikid.speech.tts.piper:load",
+    "wyoming": "panikid.speech.tts.wyoming:load",
 }
 
 
 class TtsEngineError(ValueError):
     """``tts.engine`` names no engine; the message lists the ones there are."""
+
+
+def engine_name(engine: TtsEngine) -> str:
+    """What the events call an engine: its ``name`` ("piper", "wyoming"), else its class's name."""
+    return str(getattr(engine, "name", "") or type(engine).__name__)
+
+
+def speak(engine: TtsEngine, text: str) -> tuple[bytes, str]:
+    """A sentence's audio and the engine that spoke it: an engine with a fallback (``speak``) says which
+    one did (blocking)."""
+    spoken = getattr(engine, "speak", None)
+    if spoken is not None:
+        pcm, name = spoken(text)
+        return pcm, name
+    return engine.synthesize_all(text), engine_name(engine)
 
 
 def register(name: str, loader: Loader) -> None:

@@ -12,6 +12,8 @@ log = logging.getLogger(__name__)
 
 
 class PiperEngine:
+    name = "piper"
+
     def __init__(self, model_path: Path, length_scale: float = 1.0, speaker_id: int = 0) -> None:
         import json
 

@@ -18,7 +18,7 @@ from ...pipeline.frames import (
 )
 from ...pipeline.processor import FrameProcessor
 from ...text.sentences import SentenceSplitter
-from .engine import TtsEngine
+from .engine import TtsEngine, speak
 
 
 class SentenceAggregator(FrameProcessor):
@@ -70,11 +70,11 @@ class TTSProcessor(FrameProcessor):
             return
         if frame.text:
             started = time.perf_counter()
-            pcm = await self.run_blocking(self.engine.synthesize_all, frame.text)
+            pcm, engine = await self.run_blocking(speak, self.engine, frame.text)
             if frame.turn not in self._first_of_turn:
                 self._first_of_turn.add(frame.turn)
                 self.events.publish(TtsStarted(
-                    turn=frame.turn, tts_ttfb_ms=round((time.perf_counter() - started) * 1000, 1),
+                    turn=frame.turn, tts_ttfb_ms=round((time.perf_counter() - started) * 1000, 1), engine=engine,
                 ))
             if pcm:
                 await self.push_frame(OutputAudioFrame(frame.turn, pcm, self.engine.sample_rate, frame.text))
