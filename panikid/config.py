@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SYSTEM_CONFIG = Path("/etc/panikid/panikid.toml")
-
 DEFAULT_SYSTEM_PROMPT = (
     "You are Panikid, a friendly voice assistant on a small computer at home. "
     "Your replies are spoken aloud: answer in one short sentence, in plain words, "
@@ -362,6 +360,7 @@ SECTIONS: dict[str, type] = {
 
 # Reading and checking a configuration; part of this module's interface (config.load, config.build, ...).
 from .config_loader import (  # noqa: E402, F401  (it needs the sections above)
+    SYSTEM_CONFIG,
     apply_env,
     build,
     config_path,

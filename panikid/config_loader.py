@@ -13,7 +13,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from .config import SECTIONS, SYSTEM_CONFIG, Config, ConfigError
+from .config import SECTIONS, Config, ConfigError
+
+SYSTEM_CONFIG = Path("/etc/panikid/panikid.toml")
+"""The configuration a service reads when no other is named."""
 
 # ----------------------------------------------------------------------------- validation
 

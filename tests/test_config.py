@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from panikid import config
+from panikid import config, config_loader
 from panikid.config import Config, ConfigError, build, load, replace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ DEFAULT_FILE = ROOT / "config" / "panikid.toml"
 @pytest.fixture(autouse=True)
 def no_system_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Whatever this machine has in /etc, the tests see no system configuration."""
-    monkeypatch.setattr(config, "SYSTEM_CONFIG", tmp_path / "etc" / "panikid.toml")
+    monkeypatch.setattr(config_loader, "SYSTEM_CONFIG", tmp_path / "etc" / "panikid.toml")
 
 
 def error_of(data: dict[str, Any]) -> str:
