@@ -1,4 +1,4 @@
-"""Shared fixtures: generated test speech and audio, the default models loaded once, no model hub.
+"""Shared fixtures: generated test speech and audio, the default models loaded once, no model hub, a private broker.
 
 The audio is made by ``panikid.devtools.fixtures`` (speech with piper, silence, room
 noise) and ``panikid.audio.convert`` (tones); panikid itself runs through ``daemons.py``.
@@ -6,10 +6,11 @@ noise) and ``panikid.audio.convert`` (tones); panikid itself runs through ``daem
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from mosquitto import Mosquitto
 
 from panikid.audio.convert import float_to_pcm16, sine
 from panikid.audio.wav import write_wav
@@ -91,3 +92,13 @@ def components():
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach a model hub."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A private Mosquitto broker for one test."""
+    b = Mosquitto(tmp_path).start()
+    try:
+        yield b
+    finally:
+        b.stop()

@@ -1,4 +1,4 @@
-"""Small helpers shared by the tests: a free port on loopback, how alike two texts are.
+"""Small helpers shared by the tests: a free port on loopback, how alike two texts are, ending a server process.
 
 Running panikid itself (a command, the daemon) is in :mod:`daemons`; generated audio
 comes from ``panikid.devtools.fixtures`` and the shared fixtures in ``conftest.py``.
@@ -6,7 +6,9 @@ comes from ``panikid.devtools.fixtures`` and the shared fixtures in ``conftest.p
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 
 
 def free_port() -> int:
@@ -26,3 +28,21 @@ def similarity(a: str, b: str) -> float:
         return re.sub(r"[^a-z0-9]", "", x.lower())
 
     return difflib.SequenceMatcher(None, norm(a), norm(b)).ratio()
+
+
+def kill_process(proc: subprocess.Popen | None) -> None:
+    """SIGKILL a server the test started, as a crash or a pulled plug would, and reap it."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """SIGTERM a server the test started; SIGKILL when it has not ended 10 s later."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

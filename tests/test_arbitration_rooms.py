@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -48,15 +47,6 @@ def _start(pulse: PulseServer, name: str, broker: Mosquitto) -> DaemonProcess:
 def _scaled(src: Path, out: Path, db: float) -> Path:
     pcm = fixtures.read_pcm(src).astype(np.float64) * 10 ** (-db / 20)
     return fixtures.write_pcm(out, np.clip(np.rint(pcm), -32768, 32767))
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path).start()
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 def _one_wake(pulse: PulseServer, daemons: dict[str, DaemonProcess], loud: str, full: Path, quiet: Path,

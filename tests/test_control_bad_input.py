@@ -28,15 +28,6 @@ from panikid.control.web.surface import WebSurface
 SURROGATE_ASK = '{"command": "ask", "text": "hi \\ud800 there"}'  # the escape, as JSON text carries it
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Any:
-    b = Mosquitto(tmp_path).start()
-    try:
-        yield b
-    finally:
-        b.stop()
-
-
 def _errors(events: list[dict[str, Any]], source: str) -> list[str]:
     return [e["message"] for e in events if e["type"] == "error" and e.get("source") == source]
 

@@ -7,25 +7,14 @@ naming its defect, nothing else happens, and afterwards commands, a voice turn a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from daemons import SurfacesDaemon
 from fuzz_run import Fuzz, input_wav
 from mosquitto import Listener, Mosquitto
 
 SEED = 1313
 COUNT = 3000
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path).start()
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 def test_fuzzed_payloads_are_refused_and_the_daemon_keeps_serving(broker: Mosquitto, tmp_path: Path,

@@ -6,7 +6,7 @@ import json
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -115,15 +115,6 @@ def test_every_event_type_goes_to_the_event_topic() -> None:
 
 
 # ---------------------------------------------------------------- the real thing
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    b = Mosquitto(tmp_path).start()
-    try:
-        yield b
-    finally:
-        b.stop()
-
 
 def _cfg(port: int, **mqtt: object) -> config.Config:
     return config.replace(config.Config(), general={"device_id": DEV}, web={"enabled": False},

@@ -8,14 +8,13 @@ loopback, so a server that tried to download would fail at once instead of hangi
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from helpers import free_port
+from helpers import free_port, kill_process, stop_process
 
 NO_NETWORK = {
     "HF_HUB_OFFLINE": "1",
@@ -67,18 +66,10 @@ class WyomingServer:
 
     def kill(self) -> None:
         """SIGKILL, as a crash or a pulled plug would."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        kill_process(self.proc)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
 
 
 def whisper_server(dir: Path) -> WyomingServer:
