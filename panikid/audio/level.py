@@ -15,20 +15,10 @@ from __future__ import annotations
 import math
 from collections import deque
 
-import numpy as np
-
-from .convert import INT16_SCALE
+from .convert import dbfs
 
 FLOOR_DBFS = -100.0
 """The level of digital silence (one least significant bit of 16-bit audio is about -90 dBFS)."""
-
-
-def block_power(pcm: bytes) -> float:
-    """Mean power of s16le samples, full scale = 1 (0 for an empty block)."""
-    x = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
-    if x.size == 0:
-        return 0.0
-    return float(np.mean(np.square(x, dtype=np.float64))) / (INT16_SCALE * INT16_SCALE)
 
 
 def power_dbfs(power: float) -> float:
@@ -39,8 +29,9 @@ def power_dbfs(power: float) -> float:
 
 
 def block_dbfs(pcm: bytes) -> float:
-    """The level of one s16le block in dBFS (its RMS), floored at ``FLOOR_DBFS``."""
-    return power_dbfs(block_power(pcm))
+    """The level of one s16le block in dBFS (its RMS: :func:`~panikid.audio.convert.dbfs`), floored at
+    ``FLOOR_DBFS``."""
+    return max(FLOOR_DBFS, dbfs(pcm[: len(pcm) // 2 * 2]))
 
 
 class LevelHistory:
